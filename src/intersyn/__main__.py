@@ -1,0 +1,3 @@
+from intersyn.cli import main
+
+main()

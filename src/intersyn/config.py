@@ -1,0 +1,211 @@
+"""Run configs: YAML files validated into typed objects.
+
+A config has one section per role (``writer``, ``critic``, ``inspector``, ``painter``,
+``judge``). Secrets never appear in a config: a role names the *environment variable* that
+holds its key (``api_key_env``), and the key is read from the environment at call time.
+
+Example::
+
+    writer:
+      backend: openai
+      model: Qwen/Qwen2.5-7B-Instruct
+      base_url: http://127.0.0.1:8000/v1
+      limits: {concurrency: 64}
+    critic: {use: writer}          # share the writer's endpoint and model
+    painter: {backend: preview}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from intersyn.errors import ConfigError
+
+ROLES = ("writer", "critic", "inspector", "painter", "judge")
+BackendName = Literal[
+    "openai", "openai-images", "diffusers", "llamacpp", "preview", "caption-proxy"
+]
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Limits(_Cfg):
+    """Per-role limits applied by the gate."""
+
+    concurrency: int = Field(default=16, ge=1)
+    rpm: float | None = Field(default=None, gt=0, description="requests per minute")
+    tpm: float | None = Field(default=None, gt=0, description="tokens per minute")
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=6, ge=0)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
+
+
+class RoleConfig(_Cfg):
+    """How one role reaches a model."""
+
+    use: str | None = Field(default=None, description="share another role's settings")
+    backend: BackendName | None = None
+    model: str | None = None
+    base_url: str | None = None
+    #: Several endpoints serving the same model (one vLLM per node): calls are spread over them.
+    base_urls: list[str] = Field(default_factory=list)
+    api_key_env: str | None = Field(default=None, description="NAME of the env var holding the key")
+    params: dict[str, Any] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+    cache: bool | None = None
+    structured_output: Literal["auto", "json_schema", "guided_json", "off"] = "auto"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("api_key" in data or "apikey" in data):
+            raise ValueError(
+                "api keys are never written in configs: set api_key_env to the NAME of an "
+                "environment variable that holds the key"
+            )
+        return data
+
+    def api_key(self) -> str | None:
+        """The key, read from the environment now (never stored on the object)."""
+        if not self.api_key_env:
+            return None
+        value = os.environ.get(self.api_key_env)
+        if value is None:
+            raise ConfigError(
+                f"environment variable {self.api_key_env} (api_key_env) is not set; "
+                "export it before running"
+            )
+        return value
+
+    def endpoints(self) -> list[str]:
+        return list(self.base_urls) or ([self.base_url] if self.base_url else [])
+
+
+class SeirConfig(_Cfg):
+    """SEIR settings (PAPER.md): K per stage, turn distribution, image settings."""
+
+    k_question: int = Field(default=3, ge=0)
+    k_answer: int = Field(default=3, ge=0)
+    k_image: int = Field(default=3, ge=0)
+    #: Turn-count distribution: weights for 1..len(turn_weights) turns (default uniform 1..5).
+    turn_weights: list[float] = Field(default_factory=lambda: [1.0] * 5)
+    max_question_words: int = 50
+    max_caption_words: int = 65
+    image_size: tuple[int, int] = (512, 512)
+    topics: str | None = Field(default=None, description="topic hierarchy YAML; default shipped")
+    templates: str | None = Field(default=None, description="templates YAML; default shipped")
+    prompts_dir: str | None = None
+
+
+class RunConfig(_Cfg):
+    """A whole run: roles, SEIR settings, cache, budget, engine."""
+
+    writer: RoleConfig | None = None
+    critic: RoleConfig | None = None
+    inspector: RoleConfig | None = None
+    painter: RoleConfig | None = None
+    judge: RoleConfig | None = None
+    seir: SeirConfig = Field(default_factory=SeirConfig)
+    seed: int = 0
+    cache_path: str | None = Field(
+        default=None, description="SQLite response cache; default in run dir"
+    )
+    budget_usd: float | None = Field(default=None, gt=0)
+    prices: str | None = Field(default=None, description="price table YAML; default shipped")
+    engine: Literal["local", "ray"] = "local"
+    max_in_flight: int = Field(
+        default=64, ge=1, description="samples in flight on the local engine"
+    )
+    rubric: str | None = None
+
+    @model_validator(mode="after")
+    def _resolve_use(self) -> RunConfig:
+        for role in ROLES:
+            cfg = getattr(self, role)
+            if cfg is None or cfg.use is None:
+                continue
+            target = getattr(self, cfg.use, None) if cfg.use in ROLES else None
+            if target is None:
+                raise ValueError(f"{role}.use names {cfg.use!r}, which is not a configured role")
+            merged = target.model_dump(exclude_unset=True, exclude={"use"})
+            merged.update(cfg.model_dump(exclude_unset=True, exclude={"use"}))
+            setattr(self, role, RoleConfig.model_validate(merged))
+        return self
+
+    def role(self, name: str) -> RoleConfig:
+        cfg = getattr(self, name, None)
+        if cfg is None:
+            raise ConfigError(f"role {name!r} is not configured; add a `{name}:` section")
+        return cfg
+
+    def fingerprint(self) -> str:
+        """A short hash of everything that changes outputs (no secrets: keys are env names)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid config"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None, overrides: dict[str, Any] | None = None
+) -> RunConfig:
+    """Load and validate a YAML run config; errors name the file and the field.
+
+    >>> cfg = load_config(None)  # an empty config: every role unset, SEIR defaults
+    """
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: config file not found") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{p}: not UTF-8 text ({e})") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{p}:{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(
+                f"{p}: the top level must be a mapping of sections, not {type(loaded).__name__}"
+            )
+        data = loaded
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(e, source)) from None
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out

@@ -1,0 +1,150 @@
+"""The run directory: where SEIR (and the judge) make work durable, and how a run resumes.
+
+Layout of a run directory::
+
+    run.json                 run metadata (config fingerprint, seed, created)
+    samples/samples-*.jsonl  one finished Sample per line (journal; durable before counted)
+    failed/failed-*.jsonl    {"id", "error", "seed", ...} for samples that failed with a reason
+    images/<id-prefix>/<id>/<name>.png   every image, written atomically
+    data/                    Parquet shards written by ``finalize`` (see intersyn.data.parquet)
+
+Example::
+
+    store = RunStore(Path("runs/a"))
+    ref = store.put_image("s000001", "t0_r1", png_bytes, seed=7)
+    store.commit(sample)               # durable when this returns
+    store.done_ids()                   # {"s000001", ...} — what --resume skips
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from intersyn.data.journal import Journal, atomic_write_bytes
+from intersyn.errors import DatasetError, UnsafePathError
+from intersyn.schema import ImageRef, Sample
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """Resolve ``relative`` under ``root``; refuse anything that escapes it.
+
+    Refused: absolute paths, ``..`` components, and symlinks whose target lies outside root.
+    """
+    if (
+        not relative
+        or relative.startswith(("/", "\\"))
+        or (len(relative) > 1 and relative[1] == ":")
+    ):
+        raise UnsafePathError(
+            f"image path {relative!r} is absolute; paths must be relative to {root}"
+        )
+    parts = Path(relative.replace("\\", "/")).parts
+    if ".." in parts:
+        raise UnsafePathError(f"image path {relative!r} escapes the dataset root {root} ('..')")
+    root_resolved = root.resolve()
+    full = (root / Path(*parts)).resolve()
+    if full != root_resolved and root_resolved not in full.parents:
+        raise UnsafePathError(
+            f"image path {relative!r} resolves outside the dataset root {root} (a symlink out?)"
+        )
+    return full
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return im.size
+
+
+class RunStore:
+    """A run directory, opened for writing and resuming. One instance per writer process."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._samples = Journal(self.root / "samples", "samples", fsync=fsync)
+        self._failed = Journal(self.root / "failed", "failed", fsync=fsync)
+
+    # -- metadata ---------------------------------------------------------------------------
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        atomic_write_bytes(self.root / "run.json", json.dumps(meta, indent=2, default=str).encode())
+
+    def read_meta(self) -> dict[str, Any]:
+        p = self.root / "run.json"
+        if not p.exists():
+            return {}
+        return dict(json.loads(p.read_text(encoding="utf-8")))
+
+    # -- writing ----------------------------------------------------------------------------
+    def image_path(self, sample_id: str, name: str) -> str:
+        prefix = hashlib.sha1(sample_id.encode()).hexdigest()[:2]
+        safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample_id)
+        return f"images/{prefix}/{safe_id}/{name}.png"
+
+    def put_image(
+        self,
+        sample_id: str,
+        name: str,
+        data: bytes,
+        *,
+        seed: int | None = None,
+        preview: bool = False,
+        painter: str | None = None,
+    ) -> ImageRef:
+        """Write an image atomically and return its reference (path relative to the root)."""
+        rel = self.image_path(sample_id, name)
+        atomic_write_bytes(self.root / rel, data)
+        w, h = image_size(data)
+        return ImageRef(
+            path=rel,
+            sha256=hashlib.sha256(data).hexdigest(),
+            width=w,
+            height=h,
+            seed=seed,
+            preview=preview,
+            painter=painter,
+        )
+
+    def commit(self, sample: Sample) -> None:
+        """Make a finished sample durable; only then may it be counted."""
+        if sample.status != "ok":
+            raise DatasetError(f"sample {sample.id}: commit() takes finished samples; use fail()")
+        self._samples.append(sample.model_dump(mode="json"))
+
+    def fail(self, sample_id: str, error: str, **info: Any) -> None:
+        """Record a sample that failed, with its reason (``--retry-failed`` runs it again)."""
+        self._failed.append({"id": sample_id, "error": error, **info})
+
+    def close(self) -> None:
+        self._samples.close()
+        self._failed.close()
+
+    # -- reading / resume -------------------------------------------------------------------
+    def iter_samples(self) -> Iterator[Sample]:
+        """Every committed sample once (the first record of an id wins)."""
+        seen: set[str] = set()
+        for rec in self._samples.read():
+            sid = rec.get("id")
+            if not isinstance(sid, str) or sid in seen:
+                continue
+            seen.add(sid)
+            yield Sample.model_validate(rec)
+
+    def done_ids(self) -> set[str]:
+        return {r["id"] for r in self._samples.read() if isinstance(r.get("id"), str)}
+
+    def failures(self) -> dict[str, dict[str, Any]]:
+        """Latest failure record per id, for ids that never finished."""
+        done = self.done_ids()
+        out: dict[str, dict[str, Any]] = {}
+        for rec in self._failed.read():
+            sid = rec.get("id")
+            if isinstance(sid, str) and sid not in done:
+                out[sid] = rec
+        return out

@@ -1,0 +1,1 @@
+"""Shipped data: topic hierarchy, templates, prompt templates, rubric, price table."""

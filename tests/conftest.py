@@ -1,0 +1,45 @@
+"""Shared test helpers.
+
+``require(module)`` skips a test when an optional dependency is missing on a developer's
+machine, but *fails* it when INTERSYN_REQUIRE_ALL=1 (set by scripts/test.sh, so CI proves
+every part really ran).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("INTERSYN_REQUIRE_ALL") == "1":
+        pytest.fail(f"required for this suite but missing: {what}")
+    pytest.skip(f"missing: {what}")
+
+
+def require(*modules: str) -> None:
+    """Skip (or fail under INTERSYN_REQUIRE_ALL=1) unless every module imports."""
+    for m in modules:
+        if importlib.util.find_spec(m) is None:
+            _missing(f"python module {m}")
+
+
+def require_executable(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        _missing(f"executable {name}")
+    assert path is not None
+    return path
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """A folder kept after the run for screenshots and other test artefacts."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
