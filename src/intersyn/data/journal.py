@@ -100,6 +100,55 @@ class Journal:
             yield from read_jsonl_tolerant(part)
 
 
+class JournalLine:
+    """One line of a journal part, with where it is: a record, or why it is not one."""
+
+    __slots__ = ("error", "line", "path", "record", "torn")
+
+    def __init__(
+        self,
+        path: Path,
+        line: int,
+        record: dict[str, Any] | None,
+        error: str | None = None,
+        torn: bool = False,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.record = record
+        self.error = error
+        #: True for a last line cut by a crash (expected after kill -9; never a sample).
+        self.torn = torn
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+def read_jsonl_located(path: Path) -> Iterator[JournalLine]:
+    """Every line of a journal part with its line number, including the ones readers skip.
+
+    Used by ``validate`` to report a damaged line; :func:`read_jsonl_tolerant` is the reader.
+    """
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            if not raw.endswith(b"\n"):
+                yield JournalLine(path, n, None, "last line is incomplete (cut by a crash)", True)
+                return
+            try:
+                rec = json.loads(raw)
+            except UnicodeDecodeError as e:
+                yield JournalLine(path, n, None, f"not UTF-8 text ({e.reason} at byte {e.start})")
+                continue
+            except json.JSONDecodeError as e:
+                yield JournalLine(path, n, None, f"not valid JSON ({e.msg}, column {e.colno})")
+                continue
+            if not isinstance(rec, dict):
+                yield JournalLine(path, n, None, f"a JSON {type(rec).__name__}, not an object")
+                continue
+            yield JournalLine(path, n, rec)
+
+
 def read_jsonl_tolerant(path: Path) -> Iterator[dict[str, Any]]:
     """Records of a journal part; a line without its newline or not valid JSON is a torn write."""
     with open(path, "rb") as f:

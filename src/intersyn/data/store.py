@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from intersyn.data.journal import Journal, atomic_write_bytes
-from intersyn.errors import DatasetError, UnsafePathError
+from intersyn.errors import DatasetError, InputError, UnsafePathError
 from intersyn.schema import ImageRef, Sample
 
 
@@ -56,10 +56,31 @@ def safe_join(root: Path, relative: str) -> Path:
 
 
 def image_size(data: bytes) -> tuple[int, int]:
-    from PIL import Image
+    """Width and height of an encoded image (reads the header only)."""
+    w, h, _ = image_info(data)
+    return w, h
 
-    with Image.open(io.BytesIO(data)) as im:
-        return im.size
+
+_EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
+
+
+def image_info(data: bytes, *, where: str = "image") -> tuple[int, int, str]:
+    """(width, height, file extension) of encoded image bytes; InputError if not an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            fmt = im.format or "PNG"
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise InputError(
+            f"{where}: the bytes are not a readable image ({e}); re-create or remove the image"
+        ) from e
+    return w, h, _EXT.get(fmt, fmt.lower())
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".") or "_"
 
 
 class RunStore:
@@ -82,10 +103,14 @@ class RunStore:
         return dict(json.loads(p.read_text(encoding="utf-8")))
 
     # -- writing ----------------------------------------------------------------------------
-    def image_path(self, sample_id: str, name: str) -> str:
-        prefix = hashlib.sha1(sample_id.encode()).hexdigest()[:2]
-        safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample_id)
-        return f"images/{prefix}/{safe_id}/{name}.png"
+    def image_path(self, sample_id: str, name: str, ext: str = "png") -> str:
+        """Where an image of a sample lives, relative to the root (never escapes it)."""
+        digest = hashlib.sha1(sample_id.encode()).hexdigest()
+        prefix = digest[:2]
+        safe_id = _safe_name(sample_id)
+        if safe_id != sample_id:  # two ids must never share a folder after cleaning
+            safe_id = f"{safe_id}-{digest[:10]}"
+        return f"images/{prefix}/{safe_id}/{_safe_name(name)}.{_safe_name(ext)}"
 
     def put_image(
         self,
@@ -96,11 +121,16 @@ class RunStore:
         seed: int | None = None,
         preview: bool = False,
         painter: str | None = None,
+        ext: str | None = None,
     ) -> ImageRef:
-        """Write an image atomically and return its reference (path relative to the root)."""
-        rel = self.image_path(sample_id, name)
+        """Write an image atomically and return its reference (path relative to the root).
+
+        The bytes are stored as given (never re-encoded); ``ext`` defaults to the image's
+        own format (``png``, ``jpg``, ``webp``…). Bytes that are not an image are refused.
+        """
+        w, h, fmt = image_info(data, where=f"sample {sample_id}, image {name!r}")
+        rel = self.image_path(sample_id, name, ext or fmt)
         atomic_write_bytes(self.root / rel, data)
-        w, h = image_size(data)
         return ImageRef(
             path=rel,
             sha256=hashlib.sha256(data).hexdigest(),
