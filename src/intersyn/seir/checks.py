@@ -1,0 +1,58 @@
+"""Rule checks every SEIR draft passes besides the critic: empty text, refusals, word limits.
+
+A rule violation is not a crash: it becomes a suggestion the writer revises against (recorded
+as a round with ``critic_mode="rule"`` and a note). What revision cannot fix fails the sample
+with :class:`SampleFailed` and a reason — never a silently empty or wrong field.
+"""
+
+from __future__ import annotations
+
+import re
+
+from intersyn.errors import IntersynError
+
+
+class SampleFailed(IntersynError):
+    """A sample could not be finished; the message is the reason stored with the failure."""
+
+
+_REFUSAL = re.compile(
+    r"(\b(i|we)\s*(can\s*not|cannot|can['’]t|am\s+unable|['’]m\s+unable|am\s+not\s+able|"
+    r"['’]m\s+not\s+able|do\s+not\s+have\s+the\s+ability|don['’]t\s+have\s+the\s+ability)\b"
+    r"[^.!?\n]{0,60}\b(draw|create|generate|produce|make|render|show|provide|display|paint)\w*\b"
+    r"[^.!?\n]{0,40}\b(image|images|picture|pictures|drawing|drawings|illustration|photo|"
+    r"photos|visual|visuals)\b)"
+    r"|\bas an ai (language )?model\b"
+    r"|\bi['’]?m (sorry|afraid),? but i (can['’]?t|cannot)\b",
+    re.IGNORECASE,
+)
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def is_refusal(text: str) -> bool:
+    """True for replies such as "I can't draw images" or "As an AI model, ..."."""
+    return bool(_REFUSAL.search(text))
+
+
+def truncate_words(text: str, limit: int) -> str:
+    return " ".join(text.split()[:limit])
+
+
+def problems(text: str, what: str, max_words: int | None = None) -> list[str]:
+    """Rule violations of one field, each phrased as an instruction the writer can follow."""
+    if not text.strip():
+        return [f"The {what} is empty: write the {what}."]
+    out: list[str] = []
+    if is_refusal(text):
+        out.append(
+            f"The {what} is a refusal. Do not refuse or mention being unable to make images: "
+            f"write the {what} itself (a separate model draws the picture)."
+        )
+    if max_words is not None and word_count(text) > max_words:
+        out.append(
+            f"The {what} has {word_count(text)} words; shorten it to at most {max_words} words."
+        )
+    return out

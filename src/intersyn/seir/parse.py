@@ -1,0 +1,180 @@
+"""Reading model replies: structured JSON first, tolerant text parsing next.
+
+Every parser either returns what it found or raises :class:`ParseError` — none invents an
+empty field. Schemas are sent with each request so servers that support constrained decoding
+(vLLM, SGLang, llama.cpp, OpenAI) return valid JSON; the tolerant paths cover the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from intersyn.errors import ParseError
+
+QUESTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"question": {"type": "string"}},
+    "required": ["question"],
+    "additionalProperties": False,
+}
+CRITIQUE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "ok": {"type": "boolean"},
+        "suggestions": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["ok", "suggestions"],
+    "additionalProperties": False,
+}
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"answer": {"type": "string"}, "caption": {"type": "string"}},
+    "required": ["answer", "caption"],
+    "additionalProperties": False,
+}
+CAPTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"caption": {"type": "string"}},
+    "required": ["caption"],
+    "additionalProperties": False,
+}
+
+#: Free-text critiques that mean "nothing to change".
+_APPROVALS = re.compile(
+    r"^\W*(none|no\s+(changes?|suggestions?|issues?|problems?)(\s+needed)?|nothing(\s+to\s+"
+    r"(change|improve|fix))?|n/?a|ok(ay)?|approved?|looks\s+good|lgtm|no\s+further\s+"
+    r"(changes?|suggestions?))\W*$",
+    re.IGNORECASE,
+)
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+
+
+def json_object(text: str) -> dict[str, Any] | None:
+    """The first JSON object in ``text`` (bare, fenced, or embedded in prose), else None."""
+    candidates = [text.strip(), *(m.group(1).strip() for m in _FENCE.finditer(text))]
+    for c in candidates:
+        try:
+            value = json.loads(c)
+        except (json.JSONDecodeError, ValueError):
+            continue
+        if isinstance(value, dict):
+            return value
+    decoder = json.JSONDecoder()
+    for i, ch in enumerate(text):
+        if ch != "{":
+            continue
+        try:
+            value, _ = decoder.raw_decode(text[i:])
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _clean(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'“”":
+        text = text[1:-1].strip()
+    return text.strip("“”").strip()
+
+
+def _strip_label(text: str, labels: tuple[str, ...]) -> str:
+    pattern = r"^\s*(?:\*\*|#+\s*)?(?:" + "|".join(labels) + r")\s*(?:\*\*)?\s*[:：-]\s*"
+    return re.sub(pattern, "", text, count=1, flags=re.IGNORECASE)
+
+
+def field_text(text: str, key: str, labels: tuple[str, ...] = ()) -> str:
+    """One string field: ``{"<key>": "..."}`` first, else the reply itself (label stripped)."""
+    obj = json_object(text)
+    if obj is not None and isinstance(obj.get(key), str):
+        return _clean(obj[key])
+    if obj is not None:
+        raise ParseError(f"the reply is JSON without a string {key!r} field: {excerpt(text)}")
+    return _clean(_strip_label(text, (key, *labels)))
+
+
+@dataclass
+class Critique:
+    """A critic's verdict: approved (nothing to change) or a list of suggestions."""
+
+    ok: bool
+    suggestions: list[str] = field(default_factory=list)
+    text: str = ""
+
+
+def _is_approval(s: str) -> bool:
+    return bool(_APPROVALS.match(s.strip()))
+
+
+def critique(text: str) -> Critique:
+    """``{"ok", "suggestions"}`` first; free text next ("None", "nothing to change", bullets).
+
+    The critic approves when it says ok or lists nothing to change; suggestions that only say
+    "none" are dropped.
+    """
+    obj = json_object(text)
+    if obj is not None and ("ok" in obj or "suggestions" in obj):
+        raw = obj.get("suggestions") or []
+        if isinstance(raw, str):
+            raw = [raw]
+        items = [" ".join(str(s).split()) for s in raw if isinstance(s, str | int | float)]
+        items = [s for s in items if s and not _is_approval(s)]
+        ok_flag = obj.get("ok")
+        ok = bool(ok_flag) if isinstance(ok_flag, bool) else not items
+        return Critique(ok=ok or not items, suggestions=items, text=text)
+    body = text.strip()
+    if not body or _is_approval(body):
+        return Critique(ok=True, suggestions=[], text=text)
+    lines = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", ln).strip() for ln in body.splitlines()]
+    items = [ln for ln in lines if ln and not _is_approval(ln)]
+    if not items:
+        return Critique(ok=True, suggestions=[], text=text)
+    return Critique(ok=False, suggestions=items, text=text)
+
+
+_SECTION = re.compile(
+    r"^\s*(?:\*\*|#+\s*)?(answer|response|text|caption|image\s+caption|image\s+prompt|image)"
+    r"\s*(?:\*\*)?\s*[:：]\s*(?:\*\*)?",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def answer_caption(text: str) -> tuple[str, str]:
+    """Split an AR reply into (answer text, caption): JSON first, labelled sections next.
+
+    Raises ParseError when either part is missing or empty (never a silently empty field).
+    """
+    obj = json_object(text)
+    if obj is not None:
+        answer, caption = obj.get("answer"), obj.get("caption")
+        if isinstance(answer, str) and isinstance(caption, str):
+            answer, caption = answer.strip(), _clean(caption)
+            if answer and caption:
+                return answer, caption
+            missing = "answer" if not answer else "caption"
+            raise ParseError(f"the reply's {missing} is empty")
+    marks = list(_SECTION.finditer(text))
+    parts: dict[str, str] = {}
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        label = m.group(1).lower()
+        kind = "caption" if label.startswith(("caption", "image")) else "answer"
+        parts.setdefault(kind, text[m.end() : end].strip())
+    answer, caption = parts.get("answer", ""), _clean(parts.get("caption", ""))
+    if "caption" in parts and "answer" not in parts and marks:
+        answer = text[: marks[0].start()].strip()  # prose first, then "Caption: ..."
+    if answer and caption:
+        return answer, caption
+    if not marks:
+        raise ParseError(f"no answer/caption found in the reply: {excerpt(text)}")
+    missing = "answer" if not answer else "caption"
+    raise ParseError(f"the reply has no {missing}: {excerpt(text)}")
+
+
+def excerpt(text: str, n: int = 160) -> str:
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= n else flat[: n - 1] + "…")

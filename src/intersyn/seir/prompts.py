@@ -1,0 +1,92 @@
+"""Prompt templates: Jinja2 files under ``resources/prompts/`` that a user can read and change.
+
+``seir.prompts_dir`` in a run config names a folder whose files override the shipped ones of
+the same name (``question_draft.j2`` …); missing files fall back to the shipped set. Every
+variable a template uses must be given (StrictUndefined): a typo is an error naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from intersyn.errors import ConfigError
+
+#: Every prompt SEIR renders (``<name>.j2``).
+PROMPT_NAMES = (
+    "system_writer",
+    "system_critic",
+    "system_inspector",
+    "question_draft",
+    "question_critique",
+    "question_revise",
+    "answer_draft",
+    "answer_critique",
+    "answer_revise",
+    "image_critique",
+    "caption_revise",
+    "repair",
+    "topics_domains",
+    "topics_categories",
+    "topics_topics",
+)
+
+
+def shipped_dir() -> Path:
+    return Path(str(resources.files("intersyn.resources").joinpath("prompts")))
+
+
+class Prompts:
+    """Renders prompt templates by name; user files shadow shipped ones."""
+
+    def __init__(self, user_dir: str | Path | None = None) -> None:
+        self.user_dir = Path(user_dir) if user_dir else None
+        if self.user_dir is not None and not self.user_dir.is_dir():
+            raise ConfigError(f"seir.prompts_dir: {self.user_dir} is not a folder")
+        search = [str(self.user_dir)] if self.user_dir else []
+        search.append(str(shipped_dir()))
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(search),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._cache: dict[str, jinja2.Template] = {}
+
+    def _template(self, name: str) -> jinja2.Template:
+        t = self._cache.get(name)
+        if t is None:
+            try:
+                t = self._env.get_template(f"{name}.j2")
+            except jinja2.TemplateNotFound:
+                raise ConfigError(f"prompt template {name}.j2 not found") from None
+            except jinja2.TemplateSyntaxError as e:
+                raise ConfigError(f"{e.filename}:{e.lineno}: prompt template error: {e}") from None
+            self._cache[name] = t
+        return t
+
+    def render(self, name: str, **variables: Any) -> str:
+        """The prompt ``name`` filled with ``variables``, surrounding whitespace stripped."""
+        template = self._template(name)
+        try:
+            return template.render(**variables).strip()
+        except jinja2.UndefinedError as e:
+            raise ConfigError(f"{template.filename}: {e}; check the variable names") from None
+
+    def digest(self) -> str:
+        """A short hash of every prompt's text (part of a run's fingerprint)."""
+        h = hashlib.sha256()
+        for name in PROMPT_NAMES:
+            source = self._template(name).filename
+            h.update(name.encode() + b"\0")
+            if source:
+                h.update(Path(source).read_bytes())
+        for extra in ("_history",):
+            h.update(self._env.loader.get_source(self._env, f"{extra}.j2")[0].encode())  # type: ignore[union-attr]
+        return h.hexdigest()[:16]
