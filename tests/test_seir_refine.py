@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -118,10 +119,10 @@ async def test_ir_inspects_the_current_caption_and_its_fresh_image(tmp_path: Pat
     assert len(ir) == 3 and turn.stop_reasons["image"] == "max_rounds"
     # round k+1 evaluates exactly what round k revised to, and the inspector saw that
     # caption's own, freshly rendered image
-    for prev, nxt in zip(ir, ir[1:]):
+    for prev, nxt in itertools.pairwise(ir):
         assert nxt.draft == prev.revision
     assert [c for c, _ in inspected] == [r.draft for r in ir]
-    for r, (_, shown) in zip(ir, inspected):
+    for r, (_, shown) in zip(ir, inspected, strict=False):
         assert r.image is not None and r.critic_mode == "vision"
         assert (tmp_path / r.image.path).read_bytes() == shown
     assert [p for p, _ in painter.prompts] == [*[r.draft for r in ir], turn.caption]
@@ -217,7 +218,7 @@ async def test_refusal_is_revised_then_fails_if_it_persists(tmp_path: Path) -> N
 
     ctx = _ctx(tmp_path, models(writer=ScriptedChat(writer)))
     t = (await make_sample(_seed(), ctx)).turns[0]
-    first = [r for r in t.trace if r.stage == "answer"][0]
+    first = next(r for r in t.trace if r.stage == "answer")
     assert not first.ok and first.note and "refusal" in first.note
     assert t.answer.startswith("An answer #")
 
