@@ -48,6 +48,9 @@ class Limits(_Cfg):
     max_retries: int = Field(default=6, ge=0)
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=30.0, ge=0)
+    #: Cap on calls in flight to each endpoint this role uses, shared with every role that
+    #: uses the same endpoint (None: only the per-role ``concurrency`` applies).
+    endpoint_concurrency: int | None = Field(default=None, ge=1)
 
 
 class RoleConfig(_Cfg):
@@ -64,6 +67,8 @@ class RoleConfig(_Cfg):
     limits: Limits = Field(default_factory=Limits)
     cache: bool | None = None
     structured_output: Literal["auto", "json_schema", "guided_json", "off"] = "auto"
+    #: Whether the model sees images (a VLM). None: the backend's default (openai: False).
+    vision: bool | None = None
 
     @model_validator(mode="before")
     @classmethod

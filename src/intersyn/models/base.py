@@ -41,6 +41,10 @@ class ChatResult:
     #: True when the server honoured the JSON schema (constrained decoding).
     structured: bool = False
     finish_reason: str | None = None
+    #: The model's refusal message when it declined to answer (OpenAI ``message.refusal``).
+    refusal: str | None = None
+    #: The endpoint that answered (None for in-process backends or a cache hit).
+    endpoint: str | None = None
 
 
 @dataclass
@@ -55,6 +59,30 @@ class PaintResult:
     #: True for the offline preview painter (caption drawn on a canvas, not a model's image).
     preview: bool = False
     painter: str = ""
+
+
+class BackendError(Exception):
+    """A backend call failed. The gate retries it when ``retryable`` and otherwise (or after
+    the last retry) turns it into a :class:`~intersyn.errors.ModelError` naming role, endpoint,
+    model and sample.
+
+    Backends (and test doubles) raise it; ``retry_after_s`` carries a server's Retry-After.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after_s = retry_after_s
+        self.endpoint = endpoint
 
 
 @runtime_checkable
@@ -77,6 +105,12 @@ class ChatBackend(Protocol):
     ) -> ChatResult: ...
 
     async def aclose(self) -> None: ...
+
+
+#: Optional attributes a backend may define, read by the gate with ``getattr``:
+#: ``endpoints: list[str]`` — the gate picks one per call (least loaded, another one on retry)
+#: and passes it as ``endpoint=`` to ``chat``/``paint``; ``cacheable: bool`` (default True) —
+#: False for backends whose calls cost nothing to redo (the preview painter).
 
 
 @runtime_checkable
