@@ -206,12 +206,20 @@ class ShardWriter:
     temporary names and renamed when the total is known (:meth:`close`).
     """
 
-    def __init__(self, directory: Path, max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+        schema: pa.Schema = SCHEMA,
+        prefix: str = "train",
+    ) -> None:
         if max_shard_bytes <= 0:
             raise DatasetError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.max_shard_bytes = max_shard_bytes
+        self.schema = schema
+        self.prefix = prefix
         self.group_bytes = min(GROUP_BYTES, max(1, max_shard_bytes // 4))
         self.rows = 0
         self._parts: list[Path] = []
@@ -222,8 +230,12 @@ class ShardWriter:
 
     def add(self, sample: Sample, images: list[bytes | None]) -> None:
         """Queue one sample with the encoded image of each of its turns."""
-        self._buffer.append(sample_to_row(sample, images))
-        self._buffer_bytes += sum(len(b) for b in images if b) + 512
+        self.add_row(sample_to_row(sample, images), sum(len(b) for b in images if b))
+
+    def add_row(self, row: dict[str, Any], nbytes: int = 0) -> None:
+        """Queue one row of this writer's schema; ``nbytes``: its size beyond the text."""
+        self._buffer.append(row)
+        self._buffer_bytes += nbytes + 512
         self.rows += 1
         if len(self._buffer) >= ROWS_PER_GROUP or self._buffer_bytes >= self.group_bytes:
             self._flush()
@@ -239,9 +251,9 @@ class ShardWriter:
         if self._writer is None:
             part = self.directory / f".part-{len(self._parts):05d}.parquet"
             self._parts.append(part)
-            self._writer = pq.ParquetWriter(part, SCHEMA, compression="zstd")
+            self._writer = pq.ParquetWriter(part, self.schema, compression="zstd")
             self._shard_bytes = 0
-        table = pa.Table.from_pylist(self._buffer, schema=SCHEMA)
+        table = pa.Table.from_pylist(self._buffer, schema=self.schema)
         self._writer.write_table(table, row_group_size=len(self._buffer))
         self._shard_bytes += self._buffer_bytes
         self._buffer = []
@@ -254,14 +266,14 @@ class ShardWriter:
         if self._writer is None and not self._parts:
             part = self.directory / ".part-00000.parquet"
             self._parts.append(part)
-            pq.ParquetWriter(part, SCHEMA, compression="zstd").close()
+            pq.ParquetWriter(part, self.schema, compression="zstd").close()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
         total = len(self._parts)
         final = []
         for i, part in enumerate(self._parts):
-            target = self.directory / f"train-{i:05d}-of-{total:05d}.parquet"
+            target = self.directory / f"{self.prefix}-{i:05d}-of-{total:05d}.parquet"
             os.replace(part, target)
             final.append(target)
         _fsync_dir(self.directory)
