@@ -2,30 +2,19 @@
 
 The one place that calls :func:`intersyn.data.dataset.open_dataset` and
 :func:`intersyn.judge.store.load_judgements`, so the viewer, the report and the benchmark
-all read data the same way. Until the data module lands, a run directory is read through
-:class:`~intersyn.data.store.RunStore` (the same records ``open_dataset`` reads).
+all read data the same way.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from intersyn.data.dataset import Dataset, open_dataset
 from intersyn.errors import InputError
-from intersyn.schema import DIMENSIONS, ImageRef, Judgement, Sample
-
-
-class DatasetLike(Protocol):
-    """What the report needs of a dataset (the planned ``open_dataset`` API)."""
-
-    def samples(self) -> Iterator[Sample]: ...
-
-    def image_bytes(self, sample: Sample, turn_index: int) -> bytes | None: ...
-
-    def read_image(self, ref: ImageRef) -> bytes: ...
+from intersyn.schema import DIMENSIONS, Judgement
 
 
 @dataclass
@@ -37,78 +26,20 @@ class Failure:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class _RunDirDataset:
-    """A run directory read through RunStore (used only while open_dataset is missing)."""
-
-    def __init__(self, root: Path) -> None:
-        from intersyn.data.store import RunStore, safe_join
-
-        self.root = root
-        self._store = RunStore(root, fsync=False)
-        self._safe_join = safe_join
-
-    def samples(self) -> Iterator[Sample]:
-        return self._store.iter_samples()
-
-    def __len__(self) -> int:
-        return len(self._store.done_ids())
-
-    def read_image(self, ref: ImageRef) -> bytes:
-        return self._safe_join(self.root, ref.path).read_bytes()
-
-    def image_bytes(self, sample: Sample, turn_index: int) -> bytes | None:
-        image = sample.turns[turn_index].image
-        if image is None:
-            return None
-        try:
-            return self.read_image(image)
-        except FileNotFoundError:
-            return None
-
-
-def open_samples(path: str | Path) -> DatasetLike:
+def open_samples(path: str | Path) -> Dataset:
     """Open a dataset (run directory, intersyn Parquet dataset, Hub-layout parquet)."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: dataset not found; give a run directory or a Parquet dataset")
-    try:
-        dataset_mod = importlib.import_module("intersyn.data.dataset")
-    except ModuleNotFoundError:
-        dataset_mod = None
-    if dataset_mod is not None:
-        ds: DatasetLike = dataset_mod.open_dataset(p)
-        return ds
-    if p.is_dir() and (p / "samples").is_dir():
-        return _RunDirDataset(p)
-    raise InputError(f"{p}: not a run directory (no samples/ folder)")
+    return open_dataset(path)
 
 
-def failures_of(path: str | Path) -> list[Failure]:
-    """Samples of a run directory that failed with a reason (empty for other datasets)."""
-    p = Path(path)
-    if not (p.is_dir() and (p / "failed").is_dir()):
-        return []
-    from intersyn.data.journal import Journal
-
-    done: set[str] = set()
-    if (p / "samples").is_dir():
-        done = {
-            r["id"]
-            for r in Journal(p / "samples", "samples").read()
-            if isinstance(r.get("id"), str)
-        }
-    latest: dict[str, dict[str, Any]] = {}
-    for rec in Journal(p / "failed", "failed").read():
-        sid = rec.get("id")
-        if isinstance(sid, str) and sid not in done:
-            latest[sid] = rec
+def failures_of(dataset: Dataset) -> list[Failure]:
+    """Samples that failed with a reason and never finished (run directories only)."""
     return [
         Failure(
             id=sid,
             error=str(rec.get("error", "")),
             info={k: v for k, v in rec.items() if k not in ("id", "error")},
         )
-        for sid, rec in sorted(latest.items())
+        for sid, rec in sorted(dataset.failures().items())
     ]
 
 

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from intersyn.data.dataset import Dataset
 from intersyn.errors import InputError
 from intersyn.report.diff import side_by_side
 from intersyn.report.images import ImageSink, SiteImage
 from intersyn.report.inputs import (
-    DatasetLike,
     Failure,
     JudgementsArg,
     failures_of,
@@ -67,9 +67,7 @@ class _Stats:
 class SiteBuilder:
     """Builds a site sample by sample; :meth:`finish` writes the index files."""
 
-    def __init__(
-        self, out_dir: Path, dataset: DatasetLike | None, judgements: list[Judgement]
-    ) -> None:
+    def __init__(self, out_dir: Path, dataset: Dataset | None, judgements: list[Judgement]) -> None:
         self.out = out_dir
         self.dataset = dataset
         self.images = ImageSink(out_dir)
@@ -293,8 +291,12 @@ def build_site(
     *,
     title: str | None = None,
     clean: bool = False,
+    on_error: str = "stop",
 ) -> Path:
     """Build the static viewer for a dataset (and its judgements); returns ``index.html``.
+
+    ``on_error="skip"`` passes over records that are not valid samples (the default stops
+    with an error naming the file and line); ``clean`` empties ``out_dir`` first.
 
     >>> build_site("runs/a", "site", judgements="runs/a-judged")  # doctest: +SKIP
     PosixPath('site/index.html')
@@ -305,8 +307,8 @@ def build_site(
     out.mkdir(parents=True, exist_ok=True)
     dataset = open_samples(dataset_path)
     builder = SiteBuilder(out, dataset, load_judgement_list(judgements))
-    for prev_id, sample, next_id in _lookahead(dataset.samples()):
+    for prev_id, sample, next_id in _lookahead(dataset.samples(on_error=on_error)):
         builder.add_sample(sample, prev_id, next_id)
-    for failure in failures_of(dataset_path):  # ids that never finished
+    for failure in failures_of(dataset):  # ids that never finished
         builder.add_failure(failure)
     return builder.finish(title or f"intersyn · {Path(dataset_path).name}")
