@@ -1,0 +1,298 @@
+"""``intersyn judge``, ``intersyn summary`` and ``intersyn agree``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from intersyn.errors import InputError
+from intersyn.schema import DIMENSIONS
+
+_PATH = click.Path(path_type=Path)
+
+
+@click.command()
+@click.argument("input_path", metavar="INPUT", type=_PATH)
+@click.option("--config", "-c", "config_path", type=_PATH, help="Run config with a `judge:` role.")
+@click.option("--out", "-o", "out_dir", type=_PATH, required=True, help="Judge output directory.")
+@click.option(
+    "--samples", "-k", default=1, show_default=True, help="Draws per turn (k > 1: T > 0)."
+)
+@click.option("--image-dir", type=_PATH, help="Images of an answers JSONL (default: its folder).")
+@click.option("--rubric", type=_PATH, help="Your own rubric YAML (default: shipped SynJudge v1).")
+@click.option("--temperature", type=float, help="Sampling temperature of the judge.")
+@click.option("--limit", type=int, help="Judge at most this many more turns.")
+@click.option("--resume/--no-resume", default=True, help="Skip turns already judged (default).")
+def judge(
+    input_path: Path,
+    config_path: Path | None,
+    out_dir: Path,
+    samples: int,
+    image_dir: Path | None,
+    rubric: Path | None,
+    temperature: float | None,
+    limit: int | None,
+    resume: bool,
+) -> None:
+    """Score every turn of INPUT on TCC, ICC, IQ and ITS (integers 0-5).
+
+    INPUT is a dataset (run directory, intersyn Parquet, InterSyn Hub parquet) or an answers
+    JSONL {id, question, answer, image}. Judgements are appended as they finish; rerunning
+    the same command resumes. Example:
+
+    \b
+      intersyn judge answers.jsonl --image-dir imgs --config judge.yaml --out runs/judged -k 5
+    """
+    import asyncio
+
+    from intersyn.config import load_config
+    from intersyn.judge.runner import judge_async
+    from intersyn.judge.store import load_set
+    from intersyn.judge.summary import summarize
+
+    cfg = load_config(config_path)
+    if not resume and out_dir.exists() and any(out_dir.iterdir()):
+        raise InputError(
+            f"{out_dir}: exists and is not empty; --no-resume never overwrites judgements "
+            "(choose another --out, or drop --no-resume to continue)"
+        )
+    console = _console()
+    with console.status("judging…") as status:
+        n = [0]
+
+        def tick(_: object) -> None:
+            n[0] += 1
+            status.update(f"judging… {n[0]} turns")
+
+        run = asyncio.run(
+            judge_async(
+                input_path,
+                cfg,
+                out_dir,
+                samples=samples,
+                image_dir=image_dir,
+                rubric_path=rubric,
+                temperature=temperature,
+                limit=limit,
+                on_judged=tick,
+            )
+        )
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())) or "nothing to do"
+    console.print(f"judgement set: {run.path}  ({counts})")
+    if run.mode == "caption-proxy":
+        console.print("[yellow]the judge cannot see images: caption-proxy mode (marked)[/]")
+    if run.image_problems:
+        console.print(f"[yellow]{len(run.image_problems)} turns judged as having no image:[/]")
+        for line in run.image_problems[:5]:
+            console.print(f"  {line}")
+    js = load_set(run.path)
+    summary = summarize(js.judgements, js.topics)
+    from intersyn.data.journal import atomic_write_text
+
+    atomic_write_text(run.path / "summary.json", json.dumps(summary, indent=2))
+    print_summary(console, summary)
+
+
+@click.command()
+@click.argument("path", type=_PATH)
+@click.option(
+    "--dataset", type=_PATH, help="Dataset for topics (default: topics stored in the set)."
+)
+@click.option("--json", "json_out", type=_PATH, help="Also write the summary as JSON here.")
+@click.option("--n-boot", default=1000, show_default=True, help="Bootstrap resamples for CIs.")
+@click.option("--seed", default=0, show_default=True)
+def summary(
+    path: Path, dataset: Path | None, json_out: Path | None, n_boot: int, seed: int
+) -> None:
+    """Summarise a judgement set: per dimension mean, variance, 95% CI, n, n unparsed;
+    overall; by domain and category; instability when judged k > 1 times.
+
+    \b
+      intersyn summary runs/judged --json runs/judged/summary.json
+    """
+    from intersyn.judge.store import load_set
+    from intersyn.judge.summary import summarize
+
+    js = load_set(path)
+    topics: Any = js.topics
+    if dataset is not None:
+        from intersyn.data.dataset import open_dataset
+
+        topics = {s.id: s.topic for s in open_dataset(dataset).samples()}
+    result = summarize(js.judgements, topics or None, n_boot=n_boot, seed=seed)
+    if json_out is not None:
+        from intersyn.data.journal import atomic_write_text
+
+        atomic_write_text(json_out, json.dumps(result, indent=2))
+    print_summary(_console(), result)
+
+
+@click.command()
+@click.option(
+    "--judge",
+    "-j",
+    "judges",
+    type=_PATH,
+    multiple=True,
+    required=True,
+    help="A judgement set or judge output (repeat, or list several).",
+)
+@click.argument("more_judges", nargs=-1, type=_PATH)
+@click.option(
+    "--human",
+    "-h",
+    "human",
+    type=_PATH,
+    required=True,
+    help="Human ratings: .parquet, .jsonl or .csv.",
+)
+@click.option(
+    "--out", "-o", "out_dir", type=_PATH, help="Write agreement.json and the charts here."
+)
+@click.option("--n-boot", default=1000, show_default=True, help="Bootstrap resamples for CIs.")
+@click.option("--seed", default=0, show_default=True)
+def agree(
+    judges: tuple[Path, ...],
+    more_judges: tuple[Path, ...],
+    human: Path,
+    out_dir: Path | None,
+    n_boot: int,
+    seed: int,
+) -> None:
+    """Agreement of judges with human ratings (RMSE, MAE, exact, A@1, Pearson, Spearman,
+    Kendall, QWK with 95% CIs) and between annotators (Krippendorff's alpha, pairwise A@1).
+
+    \b
+      intersyn agree --judge runs/j-gpt4o runs/j-qwen --human ratings.csv --out runs/agree
+    """
+    from intersyn.judge.agreement import compare
+    from intersyn.judge.ratings import load_ratings
+    from intersyn.judge.store import load_set
+
+    ratings = load_ratings(human)
+    named: dict[str, Any] = {}
+    for p in (*judges, *more_judges):
+        js = load_set(p)
+        name = js.info.judge_model if js.info else p.stem
+        while name in named:
+            name = f"{name} ({p.name})" if p.name not in name else f"{name}'"
+        named[name] = js.judgements
+    result = compare(named, ratings, n_boot=n_boot, seed=seed)
+    if all(r["n_pairs"] == 0 for r in result["judges"].values()):
+        first = ratings[0]
+        raise InputError(
+            f"{human}: no rating matches a judged turn (first rating: sample "
+            f"{first.sample_id!r} turn {first.turn}); check that sample ids and turns match"
+        )
+    console = _console()
+    if result["unmatched"]:
+        shown = ", ".join(f"{u['sample_id']}#{u['turn']}" for u in result["unmatched"][:5])
+        console.print(
+            f"[yellow]{len(result['unmatched'])} rated turns match no judgement: {shown}…[/]"
+        )
+    print_agreement(console, result)
+    if out_dir is not None:
+        from intersyn.data.journal import atomic_write_text
+        from intersyn.judge.plots import plot_agreement
+
+        atomic_write_text(out_dir / "agreement.json", json.dumps(result, indent=2))
+        paths = plot_agreement(result, out_dir)
+        console.print(f"wrote {out_dir / 'agreement.json'}, " + ", ".join(str(p) for p in paths))
+
+
+# -- tables ----------------------------------------------------------------------------------
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _f(x: Any, nd: int = 2) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def _ci(ci: Any, nd: int = 2) -> str:
+    return "-" if not ci else f"[{ci[0]:.{nd}f}, {ci[1]:.{nd}f}]"
+
+
+def print_summary(console: Any, s: dict[str, Any]) -> None:
+    """The summary as rich tables: dimensions, breakdown by domain, instability."""
+    from rich.table import Table
+
+    t = Table(
+        title=f"SynJudge summary — {s['n_ok']} ok, {s['n_unparsed']} unparsed, "
+        f"{s['n_error']} failed of {s['n_items']} turns"
+    )
+    for c in ("dim", "mean", "95% CI", "variance", "n", "n unparsed"):
+        t.add_column(c, justify="left" if c == "dim" else "right")
+    for d in DIMENSIONS:
+        r = s["dimensions"][d]
+        t.add_row(
+            d.upper(),
+            _f(r["mean"]),
+            _ci(r["ci95"]),
+            _f(r["variance"]),
+            str(r["n"]),
+            str(r["n_unparsed"]),
+        )
+    o = s["overall"]
+    t.add_row("overall", _f(o["mean"]), _ci(o["ci95"]), "", str(o["n"]), "")
+    console.print(t)
+    if s.get("by_domain"):
+        b = Table(title="by domain")
+        for c in ("domain", "n", *(d.upper() for d in DIMENSIONS), "overall"):
+            b.add_column(c)
+        for name, r in s["by_domain"].items():
+            b.add_row(name, str(r["n"]), *(_f(r[d]) for d in DIMENSIONS), _f(r["overall"]))
+        console.print(b)
+    inst = s.get("instability")
+    if inst:
+        i = Table(title=f"instability over draws ({inst['n_items']} turns)")
+        for c in ("dim", "mean per-turn std", "share of turns varying"):
+            i.add_column(c)
+        for d in DIMENSIONS:
+            i.add_row(d.upper(), _f(inst[d]["mean_std"], 3), _f(inst[d]["share_varying"], 3))
+        i.add_row("any", _f(inst["mean_std"], 3), _f(inst["share_any_varying"], 3))
+        console.print(i)
+
+
+def print_agreement(console: Any, result: dict[str, Any]) -> None:
+    """Judges side by side (rows judge × dimension, columns the metrics) and annotators."""
+    from rich.table import Table
+
+    from intersyn.judge.agreement import METRICS
+
+    t = Table(title=f"judge vs human ({result['n_ratings']} ratings; value [95% CI])")
+    t.add_column("judge")
+    t.add_column("dim")
+    t.add_column("n")
+    for m in METRICS:
+        t.add_column(m.upper() if m != "a1" else "A@1", justify="right")
+    for name, res in result["judges"].items():
+        for d in [*DIMENSIONS, "overall"]:
+            block = res["overall"] if d == "overall" else res["dimensions"][d]
+            cells = [f"{_f(block[m]['value'])}\n{_ci(block[m]['ci95'])}" for m in METRICS]
+            t.add_row(name, d.upper() if d != "overall" else d, str(res["n_items"]), *cells)
+    console.print(t)
+    ia = result["inter_annotator"]
+    if ia.get("note"):
+        console.print(f"inter-annotator: {ia['note']}")
+        return
+    a = Table(
+        title=f"inter-annotator ({len(ia['annotators'])} annotators, "
+        f"{ia['n_items_multiply_rated']} turns rated more than once)"
+    )
+    for c in ("dim", "alpha interval", "alpha ordinal"):
+        a.add_column(c)
+    for d in DIMENSIONS:
+        a.add_row(d.upper(), _f(ia["alpha_interval"][d], 3), _f(ia["alpha_ordinal"][d], 3))
+    console.print(a)
+    p = Table(title="pairwise A@1 between annotators")
+    for c in ("a", "b", "n", *(d.upper() for d in DIMENSIONS)):
+        p.add_column(c)
+    for row in ia["pairwise"]:
+        p.add_row(row["a"], row["b"], str(row["n"]), *(_f(row[d]["a1"]) for d in DIMENSIONS))
+    console.print(p)

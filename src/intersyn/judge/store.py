@@ -1,0 +1,180 @@
+"""Judgement sets on disk: durable, resumable, never mixed.
+
+A judge output directory holds one folder per *judgement set*; a set is everything judged by
+one judge model under one rubric version, in one mode (vision or caption-proxy), with one
+number of draws per turn. Running a different judge or rubric into the same output directory
+makes a new set beside the old one::
+
+    OUT/judgements/<set key>/set.json                  what the set is (model, rubric, mode, k)
+    OUT/judgements/<set key>/parts/judgements-*.jsonl   one Judgement per line, appended as
+                                                        each turn finishes (fsync'ed)
+    OUT/judgements/<set key>/summary.json              written by ``intersyn judge`` at the end
+
+A rerun skips every (sample id, turn) already judged ``ok`` or ``unparsed``; turns whose call
+failed (``error``) are tried again, and the newer record wins when read back.
+
+>>> js = load_judgements("runs/a-judged")          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from intersyn.data.journal import Journal, atomic_write_text, read_jsonl_tolerant
+from intersyn.errors import ConfigError, InputError
+from intersyn.schema import Judgement, TopicPath
+
+SETS_DIR = "judgements"
+
+
+@dataclass
+class SetInfo:
+    """What makes a judgement set: records made under different infos are never mixed."""
+
+    judge_model: str
+    rubric: str  # "id@version"
+    mode: str
+    samples: int = 1
+    rubric_sha256: str = ""
+    input: str = ""
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+
+    @property
+    def key(self) -> str:
+        """A readable, filesystem-safe folder name, unique per (model, rubric, mode, k)."""
+        ident = json.dumps([self.judge_model, self.rubric, self.mode, self.samples])
+        digest = hashlib.sha256(ident.encode()).hexdigest()[:8]
+        model = re.sub(r"[^A-Za-z0-9._-]+", "_", self.judge_model).strip("_")[-40:] or "judge"
+        rubric = re.sub(r"[^A-Za-z0-9._-]+", "_", self.rubric)
+        k = f"-k{self.samples}" if self.samples > 1 else ""
+        return f"{model}--{rubric}--{self.mode}{k}--{digest}"
+
+
+@dataclass
+class JudgementSet:
+    """A judgement set read back: its info, one judgement per (sample id, turn), topics."""
+
+    path: Path
+    info: SetInfo | None
+    judgements: list[Judgement]
+    topics: dict[str, TopicPath]
+
+
+class JudgementStore:
+    """Opens (or creates) the set for ``info`` under ``out_dir`` for appending and resuming."""
+
+    def __init__(self, out_dir: Path, info: SetInfo, *, fsync: bool = True) -> None:
+        self.root = Path(out_dir) / SETS_DIR / info.key
+        self.info = info
+        self._check_or_write_info()
+        self._journal = Journal(self.root / "parts", "judgements", fsync=fsync)
+
+    def _check_or_write_info(self) -> None:
+        meta = self.root / "set.json"
+        if meta.exists():
+            old = json.loads(meta.read_text(encoding="utf-8"))
+            sha = old.get("rubric_sha256")
+            if sha and self.info.rubric_sha256 and sha != self.info.rubric_sha256:
+                raise ConfigError(
+                    f"{self.root}: the rubric text changed but its version is still "
+                    f"{self.info.rubric!r}; bump `version` in the rubric file so the new "
+                    "judgements form their own set"
+                )
+            return
+        atomic_write_text(meta, json.dumps(asdict(self.info), indent=2))
+
+    def done(self) -> set[tuple[str, int]]:
+        """(sample id, turn) pairs a rerun skips: judged ok or unparsed."""
+        out: set[tuple[str, int]] = set()
+        for rec in self._journal.read():
+            if rec.get("status") in ("ok", "unparsed"):
+                out.add((str(rec.get("sample_id")), int(rec.get("turn", 0))))
+        return out
+
+    def append(self, judgement: Judgement, topic: TopicPath | None = None) -> None:
+        """Durable when this returns."""
+        rec: dict[str, Any] = judgement.model_dump(mode="json")
+        if topic is not None:
+            rec["topic"] = topic.model_dump()
+        self._journal.append(rec)
+
+    def close(self) -> None:
+        self._journal.close()
+
+
+def find_sets(path: Path) -> list[Path]:
+    """The judgement-set folders at ``path`` (a set folder, or a judge output directory)."""
+    if (path / "set.json").exists() or (path / "parts").is_dir():
+        return [path]
+    root = path / SETS_DIR
+    if root.is_dir():
+        return sorted(p for p in root.iterdir() if (p / "set.json").exists())
+    return []
+
+
+def load_set(path: str | Path) -> JudgementSet:
+    """Read one judgement set: a set folder, a judge output holding one set, or a JSONL file."""
+    p = Path(path)
+    if p.is_file():
+        records = _records([p])
+        return JudgementSet(p, None, *_judgements(records, p))
+    if not p.exists():
+        raise InputError(f"{p}: no such judgement set or judge output directory")
+    sets = find_sets(p)
+    if not sets:
+        raise InputError(f"{p}: holds no judgement set (expected {SETS_DIR}/<set>/set.json)")
+    if len(sets) > 1:
+        names = "\n  ".join(str(s) for s in sets)
+        raise InputError(f"{p}: holds {len(sets)} judgement sets; name one of:\n  {names}")
+    s = sets[0]
+    info = None
+    if (s / "set.json").exists():
+        info = SetInfo(**json.loads((s / "set.json").read_text(encoding="utf-8")))
+    files = sorted((s / "parts").glob("judgements-*.jsonl")) if (s / "parts").is_dir() else []
+    return JudgementSet(s, info, *_judgements(_records(files), s))
+
+
+def load_judgements(path: str | Path) -> list[Judgement]:
+    """Every judgement of a set, one per (sample id, turn); see :func:`load_set`."""
+    return load_set(path).judgements
+
+
+def _records(files: Iterable[Path]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for f in files:
+        out.extend(read_jsonl_tolerant(f))
+    return out
+
+
+def _judgements(
+    records: list[dict[str, Any]], where: Path
+) -> tuple[list[Judgement], dict[str, TopicPath]]:
+    latest: dict[tuple[str, int], Judgement] = {}
+    topics: dict[str, TopicPath] = {}
+    for n, rec in enumerate(records, start=1):
+        topic = rec.pop("topic", None)
+        try:
+            j = Judgement.model_validate(rec)
+        except ValidationError as e:
+            first = e.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"])
+            raise InputError(
+                f"{where}: record {n} is not a judgement ({loc}: {first['msg']})"
+            ) from None
+        key = (j.sample_id, j.turn)
+        old = latest.get(key)
+        # The newest record wins, except that an error never replaces a real judgement.
+        if old is None or j.status != "error" or old.status == "error":
+            latest[key] = j
+        if isinstance(topic, dict):
+            topics[j.sample_id] = TopicPath.model_validate(topic)
+    return list(latest.values()), topics
