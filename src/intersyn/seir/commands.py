@@ -1,0 +1,358 @@
+"""``intersyn generate``, ``intersyn quickstart`` and ``intersyn topics show|stats|expand``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+
+from intersyn.config import RunConfig, load_config
+from intersyn.errors import ConfigError
+
+EXIT_BUDGET = 3
+
+
+def parse_turns(value: str) -> list[float]:
+    """``"3"`` → exactly 3 turns; ``"1-5"`` → uniform over 1..5 (SeirConfig.turn_weights)."""
+    try:
+        if "-" in value:
+            lo, hi = (int(x) for x in value.split("-", 1))
+        else:
+            lo = hi = int(value)
+    except ValueError:
+        raise ConfigError(f"--turns {value!r}: give a number (3) or a range (1-5)") from None
+    if not 1 <= lo <= hi:
+        raise ConfigError(f"--turns {value!r}: turns start at 1 and the range must not be empty")
+    return [0.0] * (lo - 1) + [1.0] * (hi - lo + 1)
+
+
+def _overrides(
+    *,
+    turns: str | None,
+    seed: int | None,
+    k: int | None,
+    no_refine: bool,
+    max_in_flight: int | None,
+    budget: float | None,
+    topics: str | None,
+    templates: str | None,
+) -> dict[str, Any]:
+    seir: dict[str, Any] = {}
+    if turns:
+        seir["turn_weights"] = parse_turns(turns)
+    if no_refine:
+        k = 0
+    if k is not None:
+        seir.update(k_question=k, k_answer=k, k_image=k)
+    if topics:
+        seir["topics"] = topics
+    if templates:
+        seir["templates"] = templates
+    out: dict[str, Any] = {"seir": seir} if seir else {}
+    if seed is not None:
+        out["seed"] = seed
+    if max_in_flight is not None:
+        out["max_in_flight"] = max_in_flight
+    if budget is not None:
+        out["budget_usd"] = budget
+    return out
+
+
+def _summary(result: Any) -> None:
+    click.echo(
+        f"{result.out_dir}: {result.done} made, {result.failed} failed, "
+        f"{result.skipped} already there; {result.rate:.2f} samples/s over {result.elapsed_s:.1f} s"
+    )
+    total = result.usage.get("total", {}) if isinstance(result.usage, dict) else {}
+    if total:
+        click.echo(
+            f"  tokens in/out {total.get('input_tokens', 0):,}/{total.get('output_tokens', 0):,}, "
+            f"images {total.get('images_made', 0):,}, cache hits {total.get('cache_hits', 0):,}, "
+            f"spend ${float(total.get('cost_usd', 0.0)):.4f}"
+        )
+    if result.failed:
+        click.echo(
+            f"  failures and their reasons: {result.out_dir / 'failed'}; "
+            "rerun them with --retry-failed"
+        )
+    if result.finalize_note:
+        click.echo(f"  {result.finalize_note}")
+    if result.budget_stopped:
+        click.echo("  stopped: the budget was reached; raise budget_usd and run with --resume")
+
+
+@click.command()
+@click.option(
+    "--config", "-c", "config_path", type=click.Path(dir_okay=False), help="Run config YAML."
+)
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("-n", "n", type=click.IntRange(min=0), help="Number of samples (ids s000001…).")
+@click.option("--turns", help="Turns per sample: a number (1) or a range (1-5; the default).")
+@click.option("--seed", type=int, help="Run seed: fixes topics, templates, turns, image seeds.")
+@click.option("--k", "k", type=click.IntRange(min=0), help="Refine rounds per stage (default 3).")
+@click.option("--no-refine", is_flag=True, help="K = 0: one draft per stage (the ablation).")
+@click.option("--resume", is_flag=True, help="Finish an interrupted run in --out.")
+@click.option("--retry-failed", is_flag=True, help="Also rerun the samples that failed.")
+@click.option("--force", is_flag=True, help="Resume even though the config changed.")
+@click.option("--max-in-flight", type=click.IntRange(min=1), help="Samples in flight at once.")
+@click.option("--budget", type=float, help="Stop cleanly once this many USD are spent.")
+@click.option("--topics", type=click.Path(dir_okay=False), help="Topic hierarchy YAML.")
+@click.option("--templates", type=click.Path(dir_okay=False), help="Question templates YAML.")
+@click.option("--no-finalize", is_flag=True, help="Do not write Parquet shards at the end.")
+@click.option("--progress/--no-progress", default=None, help="Live progress (default: on a TTY).")
+def generate(
+    config_path: str | None,
+    out: str,
+    n: int | None,
+    turns: str | None,
+    seed: int | None,
+    k: int | None,
+    no_refine: bool,
+    resume: bool,
+    retry_failed: bool,
+    force: bool,
+    max_in_flight: int | None,
+    budget: float | None,
+    topics: str | None,
+    templates: str | None,
+    no_finalize: bool,
+    progress: bool | None,
+) -> None:
+    """Generate interleaved samples with SEIR into a run directory.
+
+    \b
+    Example:
+      intersyn generate --config run.yaml --out runs/a -n 1000 --turns 1-5
+      intersyn generate --config run.yaml --out runs/a --resume
+    """
+    from intersyn.seir.runner import generate as run
+
+    if n is None and not (resume or retry_failed):
+        raise click.UsageError("give -n (how many samples), or --resume an existing run")
+    overrides = _overrides(
+        turns=turns,
+        seed=seed,
+        k=k,
+        no_refine=no_refine,
+        max_in_flight=max_in_flight,
+        budget=budget,
+        topics=topics,
+        templates=templates,
+    )
+    cfg = load_config(config_path, overrides)
+    result = run(
+        cfg,
+        Path(out),
+        n,
+        resume=resume,
+        retry_failed=retry_failed,
+        force=force,
+        progress=progress,
+        finalize=not no_finalize,
+    )
+    _summary(result)
+    if result.budget_stopped:
+        sys.exit(EXIT_BUDGET)
+
+
+# -- quickstart ----------------------------------------------------------------------------
+
+
+def quickstart_config(turns: str | None = None, k: int | None = None) -> RunConfig:
+    path = Path(str(resources.files("intersyn.resources").joinpath("quickstart.yaml")))
+    seir: dict[str, Any] = {}
+    if turns:
+        seir["turn_weights"] = parse_turns(turns)
+    if k is not None:
+        seir.update(k_question=k, k_answer=k, k_image=k)
+    return load_config(path, {"seir": seir} if seir else None)
+
+
+@click.command()
+@click.option("--out", "-o", default="runs/quickstart", show_default=True, type=click.Path())
+@click.option("-n", "n", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option("--turns", default="1-2", show_default=True, help="A number or a range.")
+@click.option("--k", "k", default=1, show_default=True, type=click.IntRange(min=0))
+@click.option("--resume", is_flag=True, help="Finish an interrupted quickstart in --out.")
+def quickstart(out: str, n: int, turns: str, k: int, resume: bool) -> None:
+    """Offline demo: a small SEIR run on the embedded SmolLM2, judged, with a report.
+
+    It demonstrates the pipeline, not model quality.
+    """
+    from intersyn.seir.runner import generate as run
+
+    cfg = quickstart_config(turns, k)
+    root = Path(out)
+    click.echo(
+        "intersyn quickstart: SEIR on the embedded SmolLM2-135M (CPU, llama.cpp), preview "
+        "painter, caption-proxy inspection. This demonstrates the pipeline, not model quality."
+    )
+    result = run(cfg, root / "run", n, resume=resume, progress=None)
+    _summary(result)
+    judged, report = _judge_and_report(cfg, root, result)
+    click.echo("\nWhere to look:")
+    click.echo(f"  samples, traces, images: {root / 'run'}")
+    if result.dataset is not None:
+        click.echo(f"  Parquet dataset:         {result.dataset}")
+    if judged is not None:
+        click.echo(f"  judgements:              {judged}")
+    if report is not None:
+        click.echo(f"  report (open in a browser): {report}")
+    click.echo(
+        "\nTo run on a real model, change one line of the config (writer) and pass it to "
+        "`intersyn generate --config`:\n"
+        "  writer: {backend: openai, model: Qwen/Qwen2.5-7B-Instruct, "
+        "base_url: http://127.0.0.1:8000/v1}   # vLLM\n"
+        "  (Ollama: base_url http://127.0.0.1:11434/v1; OpenAI: base_url "
+        "https://api.openai.com/v1, api_key_env: OPENAI_API_KEY)"
+    )
+
+
+def _judge_and_report(cfg: RunConfig, root: Path, result: Any) -> tuple[Path | None, Path | None]:
+    """Judge the run and build the report when those parts are installed (issues 5 and 6)."""
+    dataset = result.dataset.parent if result.dataset is not None else root / "run"
+    judged: Path | None = None
+    report: Path | None = None
+    try:
+        from intersyn.judge.runner import run_judge
+    except ImportError as e:
+        click.echo(f"judging skipped: the judge is not available ({e})")
+        return None, None
+    click.echo("judging the samples (TCC, ICC, IQ, ITS; caption-proxy: the judge sees no image)…")
+    judged = run_judge(dataset, cfg, root / "judged")
+    try:
+        from intersyn.report.html import build_report
+    except ImportError as e:
+        click.echo(f"report skipped: the report builder is not available ({e})")
+        return judged, None
+    report = build_report(dataset, judged, root / "report")
+    return judged, report
+
+
+# -- topics --------------------------------------------------------------------------------
+
+
+@click.group()
+def topics() -> None:
+    """Show, count or expand a topic hierarchy."""
+
+
+@topics.command("show")
+@click.option("--path", type=click.Path(dir_okay=False), help="Hierarchy YAML (default: shipped).")
+@click.option("--domain", help="Only this domain.")
+@click.option("--limit", default=5, show_default=True, help="Topics shown per category (0: all).")
+def topics_show(path: str | None, domain: str | None, limit: int) -> None:
+    """Print the hierarchy as a tree.
+
+    \b
+    Example:  intersyn topics show --domain Animals --limit 3
+    """
+    from intersyn.seir.topics import load_hierarchy, normalize
+
+    h = load_hierarchy(path)
+    shown = [d for d in h.domains if domain is None or normalize(d.name) == normalize(domain)]
+    if not shown:
+        names = ", ".join(d.name for d in h.domains)
+        raise click.ClickException(f"no domain {domain!r} in {h.source}; domains: {names}")
+    for d in shown:
+        click.echo(f"{d.name}")
+        for c in d.categories:
+            items = c.topics if limit <= 0 else c.topics[:limit]
+            more = f", … (+{len(c.topics) - len(items)})" if len(items) < len(c.topics) else ""
+            click.echo(f"  {c.name} ({len(c.topics)}): {', '.join(items)}{more}")
+
+
+@topics.command("stats")
+@click.option("--path", type=click.Path(dir_okay=False), help="Hierarchy YAML (default: shipped).")
+@click.option("--templates", type=click.Path(dir_okay=False), help="Templates YAML to count too.")
+def topics_stats(path: str | None, templates: str | None) -> None:
+    """Counts per domain, duplicates dropped, and template forms.
+
+    \b
+    Example:  intersyn topics stats
+    """
+    from collections import Counter
+
+    from intersyn.seir.topics import default_path, load_hierarchy, load_templates
+
+    h = load_hierarchy(path)
+    c = h.counts()
+    click.echo(
+        f"{h.source}: {c['domains']} domains, {c['categories']} categories, {c['topics']} topics"
+    )
+    for d in h.domains:
+        n = sum(len(x.topics) for x in d.categories)
+        click.echo(f"  {d.name}: {len(d.categories)} categories, {n} topics")
+    if h.duplicates:
+        click.echo(f"  {len(h.duplicates)} duplicate topics dropped (case/space-insensitive):")
+        for dup in h.duplicates[:10]:
+            click.echo(f"    line {dup.line}: {dup.topic!r} = {dup.first}")
+    if templates is not None or default_path("templates.yaml").exists():
+        t = load_templates(templates)
+        forms = Counter(x.form for x in t)
+        click.echo(
+            f"{t.source}: {len(t)} templates; forms: "
+            + ", ".join(f"{f} {n}" for f, n in forms.most_common())
+        )
+
+
+@topics.command("expand")
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), required=True)
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="YAML to write.")
+@click.option("--from", "base", type=click.Path(dir_okay=False), help="Hierarchy to grow.")
+@click.option("--domains", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option("--categories", default=65, show_default=True, type=click.IntRange(min=1))
+@click.option("--topics", "n_topics", default=3500, show_default=True, type=click.IntRange(min=1))
+def topics_expand(
+    config_path: str, out: str, base: str | None, domains: int, categories: int, n_topics: int
+) -> None:
+    """Build or grow a hierarchy with the writer model (domains → categories → topics).
+
+    \b
+    Example:
+      intersyn topics expand --config run.yaml --out my_topics.yaml --topics 500
+      intersyn topics expand --config run.yaml --from my_topics.yaml --out my_topics.yaml
+    """
+    from intersyn.models.gate import Models
+    from intersyn.seir.expand import expand_hierarchy, write_hierarchy
+    from intersyn.seir.prompts import Prompts
+    from intersyn.seir.topics import load_hierarchy
+
+    cfg = load_config(config_path)
+    start = load_hierarchy(base) if base else None
+    target = Path(out)
+
+    async def go() -> Any:
+        models = Models.from_config(cfg, roles=["writer"])
+        try:
+            return await expand_hierarchy(
+                models,
+                Prompts(cfg.seir.prompts_dir),
+                base=start,
+                domains=domains,
+                categories=categories,
+                topics=n_topics,
+                save=lambda h: write_hierarchy(h, target),
+            )
+        finally:
+            await models.aclose()
+
+    h = asyncio.run(go())
+    c = h.counts()
+    click.echo(
+        f"{target}: {c['domains']} domains, {c['categories']} categories, {c['topics']} topics"
+    )
+    short = [
+        k
+        for k, want in (("domains", domains), ("categories", categories), ("topics", n_topics))
+        if c[k] < want
+    ]
+    if short:
+        click.echo(
+            f"  below target for {', '.join(short)}: the model ran out of new names; "
+            f"rerun with --from {target} to continue"
+        )
