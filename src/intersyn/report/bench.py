@@ -296,24 +296,36 @@ def _prompt_template(gen: CompositeGenerator) -> str:
     return text
 
 
+async def _write_answer(
+    gen: CompositeGenerator, models: Models, q: Question, seed: int, prompt: str
+) -> tuple[str, str]:
+    """The text model's (answer, image prompt); one more try with another seed on bad JSON."""
+    problem = ""
+    for attempt in range(2):
+        reply = await models.chat(
+            "writer",
+            [ChatMessage("user", prompt.replace("{question}", q.question))],
+            schema=ANSWER_SCHEMA,
+            params=gen.params or None,
+            seed=seed + attempt,
+            sample_id=q.id,
+        )
+        try:
+            parsed = json.loads(reply.text)
+            answer, caption = str(parsed["answer"]).strip(), str(parsed["image_prompt"]).strip()
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            problem = f"{type(e).__name__}: {e}"
+            continue
+        if answer:
+            return answer, caption
+        problem = "empty answer"
+    raise InputError(f"the text model's reply is not the JSON {{answer, image_prompt}} ({problem})")
+
+
 async def _answer_composite(
     gen: CompositeGenerator, models: Models, store: RunStore, q: Question, seed: int, prompt: str
 ) -> None:
-    reply = await models.chat(
-        "writer",
-        [ChatMessage("user", prompt.replace("{question}", q.question))],
-        schema=ANSWER_SCHEMA,
-        params=gen.params or None,
-        seed=seed,
-        sample_id=q.id,
-    )
-    try:
-        parsed = json.loads(reply.text)
-        answer, caption = str(parsed["answer"]).strip(), str(parsed["image_prompt"]).strip()
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise InputError(
-            f"text model's reply is not the JSON {{answer, image_prompt}} ({e})"
-        ) from e
+    answer, caption = await _write_answer(gen, models, q, seed, prompt)
     ref = None
     if gen.painter is not None and caption:
         pic = await models.paint("painter", caption, size=gen.image_size, seed=seed, sample_id=q.id)
