@@ -143,7 +143,7 @@ def generate(
         topics=topics,
         templates=templates,
     )
-    cfg = load_config(config_path, overrides)
+    cfg = _run_config(config_path, Path(out), overrides, resume or retry_failed)
     result = run(
         cfg,
         Path(out),
@@ -157,6 +157,27 @@ def generate(
     _summary(result)
     if result.budget_stopped:
         sys.exit(EXIT_BUDGET)
+
+
+def _run_config(
+    config_path: str | None, out: Path, overrides: dict[str, Any], resuming: bool
+) -> RunConfig:
+    """The config file, or, when resuming without one, the config stored in run.json."""
+    meta_path = out / "run.json"
+    if config_path is None and resuming and meta_path.exists():
+        import json
+
+        from intersyn.config import _deep_merge
+
+        try:
+            stored = json.loads(meta_path.read_text(encoding="utf-8"))["config"]
+        except (KeyError, ValueError) as e:
+            raise ConfigError(f"{meta_path}: no readable config ({e}); pass --config") from None
+        try:
+            return RunConfig.model_validate(_deep_merge(stored, overrides))
+        except ValueError as e:
+            raise ConfigError(f"{meta_path}: the stored config is invalid: {e}") from None
+    return load_config(config_path, overrides)
 
 
 # -- quickstart ----------------------------------------------------------------------------
