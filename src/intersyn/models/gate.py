@@ -141,12 +141,15 @@ class Models:
         usage_path: str | Path | None = None,
         roles: Iterable[str] | None = None,
         cache: bool = True,
+        backends: dict[str, Any] | None = None,
     ) -> Models:
         """Build every configured role's backend (or only ``roles``) behind one gate.
 
         ``cache_path`` (else ``cfg.cache_path``) is the SQLite response cache; ``cache=False``
         turns the cache off. Roles whose settings agree share one backend object. The usage
-        report is written to ``usage_path`` on :meth:`aclose` when given.
+        report is written to ``usage_path`` on :meth:`aclose` when given. ``backends`` gives
+        ready backend objects for some roles instead of building them (the Ray engine's
+        painter hosted in a GPU actor); their config sections still set limits and cache.
         """
         from intersyn.models.registry import backend_identity, build
 
@@ -161,9 +164,12 @@ class Models:
             if role_cfg is None or role not in wanted:
                 continue
             ident = f"{role == 'painter'}|{backend_identity(role_cfg)}"
-            if ident not in shared:
-                shared[ident] = build(role, role_cfg)
-            kind, backend = shared[ident]
+            if backends and role in backends:
+                kind, backend = ("paint" if role == "painter" else "chat"), backends[role]
+            else:
+                if ident not in shared:
+                    shared[ident] = build(role, role_cfg)
+                kind, backend = shared[ident]
             (paint if kind == "paint" else chat)[role] = backend
             limits[role] = role_cfg.limits
             cache_roles[role] = role_cfg.cache
