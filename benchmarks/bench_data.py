@@ -1,0 +1,173 @@
+"""Dataset layer at scale: rows/s and peak memory of write, finalise, export and validate,
+10,000 vs 100,000 samples (1–2 turns, small PNG images).
+
+    python benchmarks/bench_data.py                  # 10k and 100k (several minutes)
+    python benchmarks/bench_data.py --sizes 2000 20000
+
+Each phase runs in its own process so its peak RSS is its own. Streaming means the peak
+RSS of a phase stays about the same when the dataset grows tenfold; the script prints that
+ratio. Results go to benchmarks/results/bench_data.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PHASES = ("write", "finalize", "export", "validate")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _pngs(n: int = 64) -> list[bytes]:
+    from PIL import Image
+
+    out = []
+    for i in range(n):
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), (i * 4 % 256, i * 7 % 256, i * 13 % 256)).save(buf, "PNG")
+        out.append(buf.getvalue())
+    return out
+
+
+def phase_write(root: Path, n: int) -> int:
+    from intersyn.data.store import RunStore
+    from intersyn.schema import Sample, TopicPath, Turn
+
+    pngs = _pngs()
+    store = RunStore(root / "run")
+    store.write_meta({"bench": True})
+    for i in range(n):
+        sid = f"s{i:07d}"
+        turns = []
+        for t in range(1 + i % 2):
+            ref = store.put_image(sid, f"t{t}", pngs[(i + t) % len(pngs)], seed=i)
+            turns.append(
+                Turn(
+                    index=t,
+                    question=f"Question {i}.{t} about topic {i % 3500}, with a picture please?",
+                    answer="An answer of a few words that explains the topic and the picture. " * 3,
+                    caption="a small picture of the topic in soft light",
+                    image=ref,
+                    image_seed=i,
+                )
+            )
+        topic = TopicPath(domain=f"d{i % 8}", category=f"c{i % 65}", topic=f"t{i % 3500}")
+        store.commit(Sample(id=sid, topic=topic, turns=turns, seed=i))
+    store.close()
+    return n
+
+
+def phase_finalize(root: Path, n: int) -> int:
+    from intersyn.data.parquet import finalize
+
+    finalize(root / "run")
+    return n
+
+
+def phase_export(root: Path, n: int) -> int:
+    from intersyn.data.formats import export_dataset
+
+    return export_dataset(root / "run" / "data", "hub", root / "hub").samples
+
+
+def phase_validate(root: Path, n: int) -> int:
+    from intersyn.data.validate import validate_dataset
+
+    report = validate_dataset(root / "run" / "data", limit=10)
+    assert report.ok, report.problems
+    return report.samples
+
+
+def run_phase(name: str, root: Path, n: int) -> dict[str, float]:
+    start = time.perf_counter()
+    rows = {
+        "write": phase_write,
+        "finalize": phase_finalize,
+        "export": phase_export,
+        "validate": phase_validate,
+    }[name](root, n)
+    seconds = time.perf_counter() - start
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(rows / seconds, 1),
+        "peak_rss_mib": round(peak_mib, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs=2, default=[10_000, 100_000])
+    ap.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
+    ap.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.phase:  # child process: one phase, one JSON line
+        print(json.dumps(run_phase(args.phase, args.root, args.n)))
+        return
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for n in args.sizes:
+        root = Path(tempfile.mkdtemp(prefix=f"intersyn-bench-{n}-"))
+        try:
+            results[str(n)] = {}
+            for phase in PHASES:
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--phase",
+                        phase,
+                        "--root",
+                        str(root),
+                        "--n",
+                        str(n),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                results[str(n)][phase] = r
+                print(
+                    f"{n:>7} {phase:<9} {r['rows_per_s']:>9.1f} rows/s  "
+                    f"{r['seconds']:>7.1f} s  peak RSS {r['peak_rss_mib']:>7.1f} MiB",
+                    flush=True,
+                )
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    small, large = (str(s) for s in args.sizes)
+    ratios = {
+        phase: {
+            "rss_ratio": round(
+                results[large][phase]["peak_rss_mib"] / results[small][phase]["peak_rss_mib"], 2
+            ),
+            "throughput_ratio": round(
+                results[large][phase]["rows_per_s"] / results[small][phase]["rows_per_s"], 2
+            ),
+        }
+        for phase in PHASES
+    }
+    for phase, r in ratios.items():
+        print(
+            f"{phase:<9} {large}/{small}: peak RSS x{r['rss_ratio']}, "
+            f"rows/s x{r['throughput_ratio']}"
+        )
+    peak = max(r["peak_rss_mib"] for by in results.values() for r in by.values())
+    print(f"highest peak RSS of any phase: {peak:.0f} MiB (bound: 1024 MiB)")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "bench_data.json").write_text(
+        json.dumps({"results": results, "ratios": ratios, "peak_rss_mib": peak}, indent=2) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

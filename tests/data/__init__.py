@@ -1,0 +1,1 @@
+"""Fixtures of the dataset-layer tests (tests/test_data_*.py)."""
