@@ -78,7 +78,11 @@ _VALUE = re.compile(
     r"(?:\s*(?:/|out\s+of)\s*(?P<den>\d+(?:\.\d+)?))?",
     re.IGNORECASE,
 )
-_AMBIGUOUS_TRAILER = re.compile(r"\s*(?:or|to|and|~|-|–|—|,|/)\s*\d|\s*\d|\s*[.,]\d", re.I)
+# After a value: another number joined by "or", "to", a dash or an arrow ("3-4", "3 or 4",
+# "4 -> 5") makes the value ambiguous, so the reply is unparsed.
+_AMBIGUOUS_TRAILER = re.compile(
+    r"\s*(?:or|to|and|~|-|–|—|,|/|->|=>|→|⇒)\s*\d|\s*\d|\s*[.,]\d", re.IGNORECASE
+)
 _LINE_PREFIX = re.compile(
     r"^\s*(?:>\s*)*(?:#{1,6}\s*)?(?:[-+•*]\s+|\d{1,2}[.)]\s+|[a-d][.)]\s+)?", re.IGNORECASE
 )
