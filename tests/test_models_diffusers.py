@@ -43,7 +43,7 @@ async def test_prebuilt_pipeline_shapes_seeding_and_batching(tiny_pipeline: Any)
     )
     # Six concurrent calls with batch_size 4 ran as two pipeline calls, not six.
     assert painter.invocations == 2
-    for r, seed in zip(results, range(6)):
+    for r, seed in zip(results, range(6), strict=True):
         img = Image.open(io.BytesIO(r.image))
         assert (img.format, img.size, r.width, r.height) == ("PNG", SIZE, 32, 32)
         assert r.seed == seed and not r.preview and r.painter.startswith("diffusers:")
@@ -90,5 +90,5 @@ def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     from intersyn.errors import ConfigError
     from intersyn.models.diffusers_painter import load_pipeline
 
-    with pytest.raises(ConfigError, match="model_index.json"):
+    with pytest.raises(ConfigError, match=r"model_index\.json"):
         load_pipeline(str(tmp_path / "nope"))

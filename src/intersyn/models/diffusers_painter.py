@@ -134,6 +134,7 @@ class DiffusersPainter:
         self._pipeline = pipeline
         self._run_lock = threading.Lock()
         self._batchers: dict[int, _Batcher] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
         #: Number of pipeline invocations so far (batching makes it smaller than the calls).
         self.invocations = 0
 
@@ -191,13 +192,20 @@ class DiffusersPainter:
         jobs = batcher.queues.pop(group, [])
         while jobs:
             batch, jobs = jobs[: self.batch_size], jobs[self.batch_size :]
-            asyncio.ensure_future(self._run_batch(batch, size, params))
+            task = asyncio.ensure_future(self._run_batch(batch, size, params))
+            self._tasks.add(task)  # keep a reference until done (asyncio holds weak ones)
+            task.add_done_callback(self._tasks.discard)
 
     async def _run_batch(
         self, batch: list[_Job], size: tuple[int, int], params: dict[str, Any]
     ) -> None:
         try:
             images = await asyncio.to_thread(self._generate, batch, size, params)
+            if len(images) != len(batch):
+                raise BackendError(
+                    f"the pipeline returned {len(images)} images for {len(batch)} prompts",
+                    retryable=False,
+                )
         except BaseException as e:
             error = e
             if not isinstance(e, (BackendError, ConfigError)):
@@ -206,7 +214,7 @@ class DiffusersPainter:
                 if not job.future.done():
                     job.future.set_exception(error)
             return
-        for job, image in zip(batch, images):
+        for job, image in zip(batch, images, strict=True):
             if not job.future.done():
                 job.future.set_result(image)
 

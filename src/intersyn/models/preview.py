@@ -71,7 +71,9 @@ def render_preview(prompt: str, width: int, height: int, seed: int | None) -> by
     banner_h = max(10, height // 8)
     draw.rectangle((0, 0, width, banner_h), fill=(200, 30, 30))
     banner_font = ImageFont.load_default(size=max(8, int(banner_h * 0.7)))
-    draw.text((width / 2, banner_h / 2), BANNER, fill=(255, 255, 255), font=banner_font, anchor="mm")
+    draw.text(
+        (width / 2, banner_h / 2), BANNER, fill=(255, 255, 255), font=banner_font, anchor="mm"
+    )
     font_size = max(8, min(width, height) // 22)
     font = ImageFont.load_default(size=font_size)
     chars = max(8, int(width / (font_size * 0.55)))

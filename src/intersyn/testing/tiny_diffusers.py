@@ -56,7 +56,27 @@ def _t5_tokenizer() -> Any:
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    words = ["a", "an", "the", "of", "in", "on", "with", "and", "red", "blue", "green", "fox", "cat", "dog", "tree", "sky", "sea", "snow", "diagram"]
+    words = [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "with",
+        "and",
+        "red",
+        "blue",
+        "green",
+        "fox",
+        "cat",
+        "dog",
+        "tree",
+        "sky",
+        "sea",
+        "snow",
+        "diagram",
+    ]
     vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(words)}}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
