@@ -1,0 +1,79 @@
+"""Where the items to rate come from: every turn of every sample of the input.
+
+The input is read by the data layer, never a second reader here:
+
+- a dataset — a run directory, a finalised intersyn Parquet dataset, a Hub-layout Parquet —
+  through :func:`intersyn.data.dataset.open_dataset`;
+- an answers JSONL (one turn per line: ``id``, ``turn``, ``question``, ``answer``, ``image``
+  path) through :func:`intersyn.data.formats.answers.read`.
+
+A bad record stops set-up with an error naming the file, line and sample: nothing is half
+imported (set-up resumes where it stopped once the input is fixed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+
+from intersyn.annotate.db import NewItem
+from intersyn.data.dataset import open_dataset
+from intersyn.data.formats import answers
+from intersyn.data.formats._io import ImportedSample, Problem
+from intersyn.errors import InputError
+
+
+def is_answers_jsonl(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in (".jsonl", ".ndjson")
+
+
+def read_items(path: Path, *, limit: int | None = None) -> Iterator[NewItem]:
+    """Every turn of the first ``limit`` samples of the input at ``path``, images included."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(
+            f"{path}: no such input; pass a run directory, a dataset, a .parquet or an answers"
+            " .jsonl"
+        )
+    if is_answers_jsonl(path):
+        yield from _answers_items(path, limit)
+    else:
+        yield from _dataset_items(path, limit)
+
+
+def _dataset_items(path: Path, limit: int | None) -> Iterator[NewItem]:
+    ds = open_dataset(path)
+    for sample in islice(ds.samples(), limit):
+        for pos, turn in enumerate(sample.turns):
+            ref = turn.image
+            yield NewItem(
+                sample_id=sample.id,
+                turn=turn.index,
+                question=turn.question,
+                answer=turn.answer,
+                caption=turn.caption,
+                image=ds.image_bytes(sample, pos),
+                preview=bool(ref.preview) if ref is not None else False,
+                topic=str(sample.topic),
+            )
+
+
+def _answers_items(path: Path, limit: int | None) -> Iterator[NewItem]:
+    def samples() -> Iterator[ImportedSample]:
+        for rec in answers.read(path):
+            if isinstance(rec, Problem):
+                raise InputError(f"{rec}; fix the record and start again (set-up resumes)")
+            yield rec
+
+    for sample in islice(samples(), limit):
+        for t, turn in enumerate(sample.turns):
+            yield NewItem(
+                sample_id=sample.id,
+                turn=t,
+                question=turn.question,
+                answer=turn.answer,
+                caption=turn.caption,
+                image=turn.image,
+                topic=sample.topic or "",
+            )
