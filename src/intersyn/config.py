@@ -112,6 +112,24 @@ class SeirConfig(_Cfg):
     prompts_dir: str | None = None
 
 
+class RayConfig(_Cfg):
+    """The Ray engine (``--engine ray``, docs/scale.md): where, how many workers, GPU painters."""
+
+    address: str | None = Field(
+        default=None, description="auto, host:port or ray://host:port; unset: start a local Ray"
+    )
+    workers: int | None = Field(default=None, ge=1, description="default: one per cluster CPU")
+    worker_in_flight: int = Field(default=32, ge=1, description="samples in flight per worker")
+    num_cpus: float = Field(default=1.0, ge=0, description="CPUs reserved per worker")
+    painter_actors: int = Field(
+        default=0, ge=0, description="host the painter in this many actors (0: in each worker)"
+    )
+    painter_gpus: float = Field(default=1.0, ge=0, description="GPUs per painter actor")
+    spread_endpoints: bool = Field(
+        default=True, description="pin each worker to one of a role's base_urls (node-local first)"
+    )
+
+
 class RunConfig(_Cfg):
     """A whole run: roles, SEIR settings, cache, budget, engine."""
 
@@ -132,6 +150,7 @@ class RunConfig(_Cfg):
         default=64, ge=1, description="samples in flight on the local engine"
     )
     rubric: str | None = None
+    ray: RayConfig = Field(default_factory=RayConfig)
 
     @model_validator(mode="after")
     def _resolve_use(self) -> RunConfig:
@@ -155,7 +174,8 @@ class RunConfig(_Cfg):
 
     def fingerprint(self) -> str:
         """A short hash of everything that changes outputs (no secrets: keys are env names)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        # The Ray section says where work runs, not what it makes (and keeps old hashes).
+        blob = json.dumps(self.model_dump(mode="json", exclude={"ray"}), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
