@@ -153,7 +153,7 @@ def make_judgements(
                     rubric_version="1",
                     raw=[f"TCC: {base} <b>bold</b>"],
                     spread={"tcc": 0.5, "icc": 0.0, "iq": 0.0, "its": 0.0},
-                    draws=[{"tcc": base}, {"tcc": base}],
+                    draws=[{"tcc": base}, {"tcc": base if i % 2 else min(5, base + 1)}],
                 )
             )
     return out

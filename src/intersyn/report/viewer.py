@@ -48,8 +48,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 def sample_page(sample_id: str) -> str:
     """Path of a sample's page relative to the site root (stable, filesystem-safe)."""
     digest = hashlib.sha1(sample_id.encode("utf-8")).hexdigest()
-    safe = _UNSAFE.sub("_", sample_id)[:80]
-    if safe != sample_id or safe.startswith("."):
+    safe = _UNSAFE.sub("_", sample_id)[:80].lstrip(".")
+    if safe != sample_id:
         safe = f"{safe}-{digest[:10]}"
     return f"s/{digest[:2]}/{safe}.html"
 
