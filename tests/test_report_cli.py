@@ -55,7 +55,7 @@ def test_bad_inputs_give_clean_messages(tmp_path: Path) -> None:
 
 
 def test_serve_serves_the_site_on_loopback(tmp_path: Path) -> None:
-    run, judged = _judged(tmp_path)
+    run, _judged_dir = _judged(tmp_path)
     CliRunner().invoke(cli, ["view", str(run), "--out", str(tmp_path / "site")])
     server = make_server(tmp_path / "site", port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
