@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import warnings
 from typing import Any
 
 from intersyn.schema import DIMENSIONS, Rating
@@ -50,9 +51,13 @@ def krippendorff_alpha(ratings: list[Rating]) -> dict[str, float | None]:
         for r in ratings:
             data[row[r.annotator], col[(r.sample_id, r.turn)]] = getattr(r, d)
         try:
-            value = krippendorff.alpha(
-                reliability_data=data, level_of_measurement="ordinal", value_domain=list(range(6))
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # 0/0 when every rating is the same: undefined
+                value = krippendorff.alpha(
+                    reliability_data=data,
+                    level_of_measurement="ordinal",
+                    value_domain=list(range(6)),
+                )
         except (ValueError, ZeroDivisionError):
             value = None
         out[d] = _finite(value)

@@ -92,4 +92,3 @@ def _parquet_bytes(ratings: list[Rating]) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf)
     return buf.getvalue()
-
