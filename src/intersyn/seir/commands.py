@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from intersyn.config import RunConfig, load_config
+from intersyn.engine.ray_cli import engine_options, engine_overrides
 from intersyn.errors import ConfigError
 
 EXIT_BUDGET = 3
@@ -104,6 +105,7 @@ def _summary(result: Any) -> None:
 @click.option("--templates", type=click.Path(dir_okay=False), help="Question templates YAML.")
 @click.option("--no-finalize", is_flag=True, help="Do not write Parquet shards at the end.")
 @click.option("--progress/--no-progress", default=None, help="Live progress (default: on a TTY).")
+@engine_options
 def generate(
     config_path: str | None,
     out: str,
@@ -121,6 +123,9 @@ def generate(
     templates: str | None,
     no_finalize: bool,
     progress: bool | None,
+    engine: str | None,
+    address: str | None,
+    workers: int | None,
 ) -> None:
     """Generate interleaved samples with SEIR into a run directory.
 
@@ -128,6 +133,7 @@ def generate(
     Example:
       intersyn generate --config run.yaml --out runs/a -n 1000 --turns 1-5
       intersyn generate --config run.yaml --out runs/a --resume
+      intersyn generate --config run.yaml --out /shared/a -n 100000 --engine ray --address auto
     """
     from intersyn.seir.runner import generate as run
 
@@ -143,7 +149,10 @@ def generate(
         topics=topics,
         templates=templates,
     )
+    overrides.update(engine_overrides(engine, address, workers))
     cfg = _run_config(config_path, Path(out), overrides, resume or retry_failed)
+    if cfg.engine == "ray":  # same run directory layout: --resume works across engines
+        from intersyn.engine.ray_seir import generate_on_ray as run
     result = run(
         cfg,
         Path(out),

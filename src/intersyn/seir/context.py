@@ -130,7 +130,7 @@ class SeirContext:
                 return parser(again.text)
             except ParseError as second:
                 raise SampleFailed(
-                    f"turn {tc.turn}: {what}: the writer's reply could not be read, even after "
+                    f"{what}: the writer's reply could not be read, even after "
                     f"one repair request ({second}); first reply {excerpt(reply.text)}"
                 ) from None
 

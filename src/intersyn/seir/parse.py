@@ -29,10 +29,11 @@ CRITIQUE_SCHEMA: dict[str, Any] = {
     "required": ["ok", "suggestions"],
     "additionalProperties": False,
 }
+#: Caption first: a reply cut off by a token limit then still has its (short) caption whole.
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"answer": {"type": "string"}, "caption": {"type": "string"}},
-    "required": ["answer", "caption"],
+    "properties": {"caption": {"type": "string"}, "answer": {"type": "string"}},
+    "required": ["caption", "answer"],
     "additionalProperties": False,
 }
 CAPTION_SCHEMA: dict[str, Any] = {
@@ -73,6 +74,23 @@ def json_object(text: str) -> dict[str, Any] | None:
         if isinstance(value, dict):
             return value
     return None
+
+
+def partial_fields(text: str, keys: tuple[str, ...]) -> dict[str, str]:
+    """String fields of a JSON object cut off before its end (a reply stopped by max_tokens).
+
+    Only used when no whole object parses; a field whose string is unterminated keeps what
+    was written (the caller decides whether that is enough).
+    """
+    out: dict[str, str] = {}
+    for key in keys:
+        m = re.search(r'"' + re.escape(key) + r'"\s*:\s*"((?:[^"\\]|\\.)*)', text, re.DOTALL)
+        if m:
+            try:
+                out[key] = json.loads('"' + m.group(1) + '"')
+            except json.JSONDecodeError:
+                out[key] = m.group(1)
+    return out
 
 
 def _clean(text: str) -> str:
@@ -149,6 +167,8 @@ def answer_caption(text: str) -> tuple[str, str]:
     Raises ParseError when either part is missing or empty (never a silently empty field).
     """
     obj = json_object(text)
+    if obj is None and text.lstrip().startswith("{"):
+        obj = partial_fields(text, ("answer", "caption")) or None
     if obj is not None:
         answer, caption = obj.get("answer"), obj.get("caption")
         if isinstance(answer, str) and isinstance(caption, str):
