@@ -231,12 +231,9 @@ def scripted_server(
     """
     from intersyn.testing import Faults, ScriptedServer
 
-    faults = Faults(
-        **{k: float(v) for k, v in rates.items()},
-        retry_after_s=retry_after,
-        reject_response_format=no_response_format,
-        seed=seed,
-    )
+    faults = Faults(retry_after_s=retry_after, reject_response_format=no_response_format, seed=seed)
+    for name, value in rates.items():  # rate_429, rate_500, … straight from the options
+        setattr(faults, name, float(value))
     srv = ScriptedServer(
         latency_s=latency, capacity=capacity, faults=faults, model=model, host=host, port=port
     )
