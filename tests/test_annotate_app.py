@@ -323,6 +323,7 @@ def test_admin_page_progress_alpha_and_export(setup: Any) -> None:
     assert alpha is not None and -1 <= alpha < 1
     page = admin.get("/admin").text
     assert 'data-annotator="alice"' in page and f"{alpha:.3f}" in page
+    assert "6 items · each rated by 2 annotators · 12 ratings so far" in page
     export = admin.get("/admin/export.jsonl")
     assert export.status_code == 200 and len(export.text.splitlines()) == 12
     assert "attachment" in export.headers["content-disposition"]
