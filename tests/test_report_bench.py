@@ -257,3 +257,13 @@ def test_dataset_generator_uses_the_datasets_answers(tmp_path: Path) -> None:
     got = {s.id: s.turns[0].answer for s in store.iter_samples()}
     original = {s.id: s.turns[0].answer for s in RunStore(run, fsync=False).iter_samples()}
     assert got == original
+
+
+def test_shipped_question_set_loads_and_samples_fairly() -> None:
+    qs = load_questions(QuestionSource())
+    assert len(qs) >= 300 and len({q.id for q in qs}) == len(qs)
+    assert len({q.domain for q in qs}) == 8
+    some = load_questions(QuestionSource(limit=40), seed=5)
+    assert len(some) == 40 and {q.id for q in some} <= {q.id for q in qs}
+    animals = load_questions(QuestionSource(domains=["Animals"]))
+    assert animals and all(q.domain == "Animals" for q in animals)
