@@ -65,7 +65,7 @@ def validate(dataset: Path, as_json: bool, no_images: bool, max_problems: int) -
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
         for p in report.problems:
-            click.echo(str(p), err=p.severity == "error")
+            click.echo(str(p))
         listed = len(report.problems)
         total = report.errors + report.warnings
         if total > listed:

@@ -89,6 +89,8 @@ class RunStore:
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        #: False only for throwaway runs (benchmarks): writes stay atomic, not power-cut safe.
+        self.fsync = fsync
         self._samples = Journal(self.root / "samples", "samples", fsync=fsync)
         self._failed = Journal(self.root / "failed", "failed", fsync=fsync)
 
@@ -130,7 +132,7 @@ class RunStore:
         """
         w, h, fmt = image_info(data, where=f"sample {sample_id}, image {name!r}")
         rel = self.image_path(sample_id, name, ext or fmt)
-        atomic_write_bytes(self.root / rel, data)
+        atomic_write_bytes(self.root / rel, data, fsync=self.fsync)
         return ImageRef(
             path=rel,
             sha256=hashlib.sha256(data).hexdigest(),
