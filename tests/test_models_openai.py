@@ -84,11 +84,24 @@ async def test_refused_response_format_falls_back_once(
         await models.aclose()
         sent = list(srv.requests)
     assert not first.structured and not second.structured
-    assert [("response_format" in r) for r in sent] == [True, False, False]
+    formats = [r.get("response_format", {}).get("type") for r in sent]
+    assert formats == ["json_schema", "json_object", None, None]
     # The plain request carries the schema in the prompt so the caller can parse the reply.
-    assert json.dumps(SCORES) in sent[1]["messages"][-1]["content"]
+    assert json.dumps(SCORES) in sent[2]["messages"][-1]["content"]
     refusals = [r for r in caplog.records if "refused response_format" in r.getMessage()]
-    assert len(refusals) == 1
+    assert len(refusals) == 2  # once per step, not once per call
+
+
+async def test_llama_cpp_style_server_gets_json_object_with_schema() -> None:
+    with ScriptedServer(faults=Faults(reject_json_schema=True)) as srv:
+        models = Models(chat={"judge": OpenAIChat("m", [srv.base_url])})
+        first = await models.chat("judge", [ChatMessage("user", "a")], schema=SCORES)
+        second = await models.chat("judge", [ChatMessage("user", "b")], schema=SCORES)
+        await models.aclose()
+        formats = [r.get("response_format", {}).get("type") for r in srv.requests]
+    assert formats == ["json_schema", "json_object", "json_object"]
+    assert first.structured and second.structured
+    assert 0 <= json.loads(second.text)["its"] <= 5
 
 
 async def test_guided_json_and_strict_json_schema() -> None:

@@ -66,7 +66,7 @@ class RoleConfig(_Cfg):
     params: dict[str, Any] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
     cache: bool | None = None
-    structured_output: Literal["auto", "json_schema", "guided_json", "off"] = "auto"
+    structured_output: Literal["auto", "json_schema", "json_object", "guided_json", "off"] = "auto"
     #: Whether the model sees images (a VLM). None: the backend's default (openai: False).
     vision: bool | None = None
 

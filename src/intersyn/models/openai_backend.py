@@ -186,13 +186,18 @@ def backend_error(exc: BaseException, endpoint: str, clients: _Clients) -> Backe
 class OpenAIChat:
     """Chat with any OpenAI-compatible endpoint; JSON schema via ``response_format``.
 
-    ``structured_output``: ``auto`` sends ``response_format`` and, if the server refuses it
-    (HTTP 400), falls back to plain output with the schema in the prompt (logged once);
-    ``json_schema`` sends it and fails on refusal; ``guided_json`` uses vLLM's guided decoding
-    (``extra_body={"guided_json": schema}``); ``off`` never constrains.
+    ``structured_output``: ``auto`` sends ``response_format`` type ``json_schema``; if the
+    server refuses it (HTTP 400/422) it tries llama.cpp's ``{"type": "json_object", "schema":
+    …}``, and if that is refused too, falls back to plain output with the schema in the
+    prompt, parsed by the caller — each step logged once per endpoint and remembered;
+    ``json_schema`` / ``json_object`` send that form and fail on refusal; ``guided_json``
+    uses vLLM's guided decoding (``extra_body={"guided_json": schema}``); ``off`` never
+    constrains.
     """
 
     name = "openai"
+    #: What ``auto`` tries, in order, for an endpoint that refuses the previous form.
+    AUTO_STEPS = ("json_schema", "json_object", "fallback")
 
     def __init__(
         self,
@@ -211,7 +216,8 @@ class OpenAIChat:
         self.structured_output = structured_output
         self._clients = _Clients(list(endpoints), api_key_env, timeout_s)
         self.endpoints = self._clients.endpoints
-        self._schema_refused: set[str] = set()
+        #: For ``auto``: the structured form each endpoint accepted (index into AUTO_STEPS).
+        self._auto_step: dict[str, int] = {}
 
     async def chat(
         self,
@@ -224,29 +230,39 @@ class OpenAIChat:
         endpoint: str | None = None,
     ) -> ChatResult:
         endpoint = endpoint or self.endpoints[0]
-        mode = self.structured_output if schema is not None else "off"
-        if mode == "auto" and endpoint in self._schema_refused:
-            mode = "fallback"
-        try:
+        if schema is None:
+            return await self._create(messages, None, params, seed, timeout_s, endpoint, "off")
+        if self.structured_output != "auto":
+            mode = self.structured_output
             return await self._create(messages, schema, params, seed, timeout_s, endpoint, mode)
-        except BackendError as e:
-            if mode != "auto" or e.status != 400:
-                raise
-            self._note_refusal(endpoint, str(e))
-            return await self._create(
-                messages, schema, params, seed, timeout_s, endpoint, "fallback"
-            )
+        while True:
+            step = self._auto_step.get(endpoint, 0)
+            mode = self.AUTO_STEPS[step]
+            try:
+                return await self._create(messages, schema, params, seed, timeout_s, endpoint, mode)
+            except BackendError as e:
+                if e.status not in (400, 422) or mode == "fallback":
+                    raise
+                self._step_down(endpoint, step, str(e))
 
-    def _note_refusal(self, endpoint: str, why: str) -> None:
-        if endpoint not in self._schema_refused:
-            self._schema_refused.add(endpoint)
-            log.warning(
-                "%s (model %s) refused response_format: %s — falling back to plain output "
-                "with the schema in the prompt, parsed by the caller (said once per endpoint)",
-                endpoint,
-                self.model,
-                why[:300],
-            )
+    def _step_down(self, endpoint: str, step: int, why: str) -> None:
+        if self._auto_step.get(endpoint, 0) != step:
+            return  # a concurrent call already moved this endpoint on
+        self._auto_step[endpoint] = step + 1
+        nxt = self.AUTO_STEPS[step + 1]
+        what = (
+            "trying response_format json_object with the schema (llama.cpp style)"
+            if nxt == "json_object"
+            else "falling back to plain output with the schema in the prompt, parsed by the caller"
+        )
+        log.warning(
+            "%s (model %s) refused response_format %s: %s — %s (said once per endpoint)",
+            endpoint,
+            self.model,
+            self.AUTO_STEPS[step],
+            why[:300],
+            what,
+        )
 
     def request_kwargs(
         self,
@@ -268,6 +284,8 @@ class OpenAIChat:
                 "type": "json_schema",
                 "json_schema": {"name": schema_name(schema), "schema": schema, "strict": False},
             }
+        elif schema is not None and mode == "json_object":
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
         elif schema is not None and mode == "guided_json":
             extra["guided_json"] = schema
         elif schema is not None and mode == "fallback":
@@ -314,7 +332,7 @@ class OpenAIChat:
                 latency_s=time.perf_counter() - start,
             ),
             model=getattr(resp, "model", None) or self.model,
-            structured=schema is not None and mode in ("auto", "json_schema", "guided_json"),
+            structured=schema is not None and mode not in ("off", "fallback"),
             finish_reason=choices[0].finish_reason,
             refusal=getattr(msg, "refusal", None),
             endpoint=endpoint,

@@ -59,7 +59,9 @@ class Faults:
     - ``refusal``: the model declines (``message.refusal`` set, refusal text as content).
 
     ``reject_response_format`` makes the server answer HTTP 400 to any request carrying
-    ``response_format`` (like servers without constrained decoding).
+    ``response_format`` (like servers without constrained decoding); ``reject_json_schema``
+    only to ``response_format`` of type ``json_schema`` (like llama.cpp's Python server,
+    which takes ``{"type": "json_object", "schema": …}``).
     """
 
     rate_429: float = 0.0
@@ -74,6 +76,7 @@ class Faults:
     seed: int = 0
     sequence: Sequence[str | None] = ()
     reject_response_format: bool = False
+    reject_json_schema: bool = False
 
 
 @dataclass
@@ -203,6 +206,18 @@ class ScriptedServer:
             self._stop = asyncio.Event()
             self._sem = asyncio.Semaphore(self.capacity)
 
+    def _refuses_format(self, body: dict[str, Any]) -> str | None:
+        fmt = body.get("response_format")
+        if not fmt:
+            return None
+        if self.faults.reject_response_format:
+            return "response_format is not supported by this server"
+        if self.faults.reject_json_schema and (
+            isinstance(fmt, dict) and fmt.get("type") == "json_schema"
+        ):
+            return "response_format type json_schema is not supported (use json_object)"
+        return None
+
     def _next_fault(self) -> str | None:
         with self._lock:
             n = self._count
@@ -240,13 +255,10 @@ class ScriptedServer:
             try:
                 if self.latency_s > 0:
                     await asyncio.sleep(self.latency_s)
-                if (
-                    kind == "chat"
-                    and self.faults.reject_response_format
-                    and body.get("response_format")
-                ):
+                refusal = self._refuses_format(body) if kind == "chat" else None
+                if refusal is not None:
                     self.stats.faults["reject_response_format"] += 1
-                    return _error(400, "response_format is not supported by this server")
+                    return _error(400, refusal)
                 fault = self._next_fault()
                 if fault is not None:
                     self.stats.faults[fault] += 1
