@@ -216,7 +216,9 @@ async def test_role_and_shared_endpoint_concurrency() -> None:
 
     shared = TwoRoles(delay_s=0.02)
     cap = Limits(concurrency=8, endpoint_concurrency=4)
-    models = Models(chat={"writer": shared, "critic": shared}, limits={"writer": cap, "critic": cap})
+    models = Models(
+        chat={"writer": shared, "critic": shared}, limits={"writer": cap, "critic": cap}
+    )
     await asyncio.gather(
         *(models.chat(role, _msg(f"{i}")) for i in range(12) for role in ("writer", "critic"))
     )
