@@ -26,11 +26,12 @@ the signed-in annotator, so nobody can read or change another's ratings.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
@@ -541,8 +542,15 @@ def create_app(db_path: Path, *, allowed_hosts: list[str] | None = None) -> Star
             allowed_hosts=allowed_hosts or default_allowed_hosts("127.0.0.1"),
         ),
     ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        db.close()
+
     return Starlette(
         routes=routes,
+        lifespan=lifespan,
         middleware=middleware,
         exception_handlers={HTTPException: app.http_error, 500: app.server_error},
         max_body_size=MAX_BODY,

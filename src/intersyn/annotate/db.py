@@ -24,6 +24,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -212,7 +213,7 @@ def sniff_mime(data: bytes) -> str:
 
 
 class AnnotationDB:
-    """The ratings database at ``path``. Cheap to create; each call opens its own connection.
+    """The ratings database at ``path``; one SQLite connection per thread that uses it.
 
     >>> db = AnnotationDB(Path("ratings.sqlite"))        # doctest: +SKIP
     >>> db.submit("alice", 1, Submission("rate", {"tcc": 4, "icc": 3, "iq": 5, "its": 4}))
@@ -220,28 +221,51 @@ class AnnotationDB:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
 
     # -- connections ------------------------------------------------------------------------
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in autocommit mode (writes use :meth:`write`), closed on exit."""
+        """This thread's connection (opened once and kept: opening one per request re-reads the
+        schema, and closing the last one checkpoints the WAL). Writes go through :meth:`write`."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        yield conn
+
+    def _open(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            # Each connection is used by one thread only; close() may run on another at the end.
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as e:
             raise DatasetError(f"cannot open the ratings database {self.path}: {e}") from e
+        conn.row_factory = sqlite3.Row
         try:
-            conn.row_factory = sqlite3.Row
-            try:
-                conn.execute("PRAGMA foreign_keys=ON")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA busy_timeout=30000")
-            except sqlite3.DatabaseError as e:
-                raise DatasetError(
-                    f"{self.path} is not an intersyn ratings database ({e}); pass another --db"
-                ) from e
-            yield conn
-        finally:
+            conn.execute("PRAGMA foreign_keys=ON")
+            # FULL: a commit is on disk before the client hears "stored" (power-cut safe too).
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.DatabaseError as e:
             conn.close()
+            raise DatasetError(
+                f"{self.path} is not an intersyn ratings database ({e}); pass another --db"
+            ) from e
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this object opened (call when no request is running)."""
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -250,10 +274,11 @@ class AnnotationDB:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # the connection is kept: never leave it mid-transaction
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def create_schema(self) -> None:
         """Create the tables (idempotent) and switch the file to WAL mode."""
