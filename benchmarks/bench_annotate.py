@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import signal
 import socket
@@ -147,6 +148,21 @@ async def load(annotators: list[Annotator], base: str, seconds: float, size: int
     return time.perf_counter() - t0
 
 
+def fsync_ms(folder: Path, n: int = 100) -> float:
+    """Median time of one 4 KiB write + fsync here: the floor of a durable commit."""
+    times = []
+    fd = os.open(folder / "fsync.probe", os.O_WRONLY | os.O_CREAT)
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            os.write(fd, b"x" * 4096)
+            os.fsync(fd)
+            times.append(time.perf_counter() - t0)
+    finally:
+        os.close(fd)
+    return round(1000 * pct(times, 0.5), 2)
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, round(q * (len(s) - 1)))] if s else float("nan")
@@ -230,7 +246,12 @@ def main() -> None:
         tmp = Path(tmp_name)
         run = make_dataset(tmp / "run", args.samples)
         names = [f"ann{i:02d}" for i in range(args.annotators)]
-        results: dict[str, Any] = {"config": vars(args), "python": sys.version.split()[0]}
+        results: dict[str, Any] = {
+            "config": vars(args),
+            "python": sys.version.split()[0],
+            "cpus": os.cpu_count(),
+            "fsync_ms_median": fsync_ms(tmp),
+        }
 
         def fresh(tag: str) -> tuple[Path, dict[str, str]]:
             db = AnnotationDB(tmp / f"{tag}.sqlite")
@@ -300,6 +321,10 @@ def main() -> None:
         )
     print(
         f"p95 submit latency, {args.annotators} annotators vs 1: x{results['p95_ratio_load_vs_single']}"
+    )
+    print(
+        f"(one 4 KiB write+fsync on this disk: {results['fsync_ms_median']} ms median; every"
+        " submit is committed with synchronous=FULL before it is acknowledged)"
     )
     if not all(results[p]["check"]["ok"] for p in ("single", "load", "kill")):
         raise SystemExit("a rating was lost or duplicated")
