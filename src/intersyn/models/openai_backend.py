@@ -183,6 +183,17 @@ def backend_error(exc: BaseException, endpoint: str, clients: _Clients) -> Backe
     return BackendError(f"malformed reply: {msg}", retryable=True, endpoint=endpoint)
 
 
+def is_format_refusal(error: BackendError) -> bool:
+    """Whether a server refused the request's ``response_format`` (not a passing failure).
+
+    HTTP 400/422 is a refusal; so is an error that names ``response_format``, whatever its
+    status (llama-cpp-python's server answers an unknown format with HTTP 500).
+    """
+    return error.status in (400, 422) or (
+        error.status is not None and "response_format" in str(error)
+    )
+
+
 class OpenAIChat:
     """Chat with any OpenAI-compatible endpoint; JSON schema via ``response_format``.
 
@@ -241,7 +252,7 @@ class OpenAIChat:
             try:
                 return await self._create(messages, schema, params, seed, timeout_s, endpoint, mode)
             except BackendError as e:
-                if e.status not in (400, 422) or mode == "fallback":
+                if mode == "fallback" or not is_format_refusal(e):
                     raise
                 self._step_down(endpoint, step, str(e))
 
