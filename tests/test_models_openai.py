@@ -251,3 +251,29 @@ def _limits(**kw: float) -> object:
     from intersyn.config import Limits
 
     return Limits(**{**FAST, **kw})
+
+
+async def test_openai_images_backend(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    with ScriptedServer() as srv:
+        cfg = load_config(
+            _cfg(
+                tmp_path,
+                f"painter: {{backend: openai-images, model: img, base_url: {srv.base_url}}}",
+            )
+        )
+        models = Models.from_config(cfg, cache_path=tmp_path / "cache.sqlite")
+        a = await models.paint("painter", "a fox", size=(64, 48), seed=3, sample_id="s1")
+        b = await models.paint("painter", "a fox", size=(64, 48), seed=3, sample_id="s1")
+        c = await models.paint("painter", "a fox", size=(64, 48), seed=4, sample_id="s1")
+        await models.aclose()
+        sent = list(srv.requests)
+    assert Image.open(io.BytesIO(a.image)).size == (64, 48) and (a.width, a.height) == (64, 48)
+    assert b.usage.cached and b.image == a.image and c.image != a.image
+    assert not a.preview and a.painter == "openai-images:img"
+    assert len(sent) == 2 and sent[0]["seed"] == 3 and sent[0]["size"] == "64x48"
+    assert sent[0]["response_format"] == "b64_json"
+    assert models.usage_report()["roles"]["painter"]["images_made"] == 2
