@@ -223,6 +223,7 @@ class AnnotationDB:
         self.path = Path(path)
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._conns: list[sqlite3.Connection] = []
 
     # -- connections ------------------------------------------------------------------------
@@ -269,8 +270,13 @@ class AnnotationDB:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: committed when the block ends, rolled back on any error."""
-        with self.connect() as conn:
+        """One write transaction: committed when the block ends, rolled back on any error.
+
+        Writers of this process queue on a lock: SQLite's own busy handler would poll with
+        growing sleeps, which shows up as long tails under concurrent submits. Other processes
+        (``annotate links`` while serving) still wait through ``busy_timeout``.
+        """
+        with self._write_lock, self.connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
