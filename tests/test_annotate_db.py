@@ -245,3 +245,23 @@ def test_sniff_mime_never_calls_svg_an_image() -> None:
     assert sniff_mime(b"<svg xmlns='http://www.w3.org/2000/svg'><script/></svg>") == (
         "application/octet-stream"
     )
+
+
+def test_judge_output_stands_for_the_dataset_it_judged(tmp_path: Path) -> None:
+    from intersyn.judge.store import JudgementStore, SetInfo
+
+    run = make_run(tmp_path / "run", samples=2, turns=1)
+    out = tmp_path / "judged"
+    JudgementStore(
+        out, SetInfo(judge_model="m", rubric="synjudge@1", mode="vision", input=str(run))
+    ).close()
+    db = AnnotationDB(tmp_path / "r.sqlite")
+    assert prepare(db, out, ["a"], 1) is not None
+    assert [s for s, _ in db.sample_turns()] == ["s000", "s001"]
+    assert db.meta()["source"] == str(run.resolve())
+    assert prepare(db, out, None) is None  # the same input named either way
+    JudgementStore(
+        out, SetInfo(judge_model="m2", rubric="synjudge@1", mode="vision", input="gone")
+    ).close()
+    with pytest.raises(InputError, match="pass the dataset itself"):
+        prepare(AnnotationDB(tmp_path / "r2.sqlite"), out, ["a"], 1)

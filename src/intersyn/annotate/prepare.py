@@ -18,7 +18,7 @@ from pathlib import Path
 from intersyn.annotate.assignment import assign
 from intersyn.annotate.auth import new_secret, new_token
 from intersyn.annotate.db import ADMIN, DB_VERSION, AnnotationDB, check_annotator_names, utcnow
-from intersyn.annotate.source import read_items
+from intersyn.annotate.source import read_items, resolve_input
 from intersyn.errors import InputError
 
 
@@ -90,10 +90,11 @@ def _start(
         raise InputError(f"--limit must be at least 1, got {limit}")
     if not Path(source).exists():
         raise InputError(f"{source}: no such dataset; pass a run directory or a dataset path")
+    dataset = resolve_input(Path(source))
     db.create_schema()
     values = {
         "db_version": DB_VERSION,
-        "source": str(Path(source).resolve()),
+        "source": str(dataset.resolve()),
         "annotators": json.dumps(names),
         "overlap": str(r),
         "limit": "" if limit is None else str(limit),
@@ -115,7 +116,7 @@ def _check_same(
     limit: int | None,
 ) -> None:
     """A database keeps the set-up it was made with; refuse a silently different one."""
-    if source is not None and str(Path(source).resolve()) != meta.get("source"):
+    if source is not None and str(resolve_input(Path(source)).resolve()) != meta.get("source"):
         raise InputError(
             f"{db.path} was set up from {meta.get('source')}, not {source}; start without INPUT"
             " to keep rating it, or pass a new --db"

@@ -5,7 +5,8 @@ The input is read by the data layer, never a second reader here:
 - a dataset — a run directory, a finalised intersyn Parquet dataset, a Hub-layout Parquet —
   through :func:`intersyn.data.dataset.open_dataset`;
 - an answers JSONL (one turn per line: ``id``, ``turn``, ``question``, ``answer``, ``image``
-  path) through :func:`intersyn.data.formats.answers.read`.
+  path) through :func:`intersyn.data.formats.answers.read`;
+- a judge output directory, standing for the dataset it judged (:func:`resolve_input`).
 
 A bad record stops set-up with an error naming the file, line and sample: nothing is half
 imported (set-up resumes where it stopped once the input is fixed).
@@ -13,6 +14,7 @@ imported (set-up resumes where it stopped once the input is fixed).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -22,6 +24,42 @@ from intersyn.data.dataset import open_dataset
 from intersyn.data.formats import answers
 from intersyn.data.formats._io import ImportedSample, Problem
 from intersyn.errors import InputError
+
+
+def resolve_input(path: Path) -> Path:
+    """The input to read: a judge output directory (``intersyn judge --out``) stands for the
+    dataset it judged, as recorded in its judgement sets; anything else is itself.
+
+    Judgements are never shown to annotators (they would anchor their scores).
+    """
+    path = Path(path)
+    if not path.is_dir() or (path / "samples").is_dir() or any(path.glob("data/*.parquet")):
+        return path
+    try:
+        from intersyn.judge.store import find_sets
+    except ImportError:
+        return path
+    sets = find_sets(path)
+    if not sets:
+        return path
+    found: set[Path] = set()
+    for folder in sets:
+        try:
+            recorded = json.loads((folder / "set.json").read_text(encoding="utf-8")).get("input")
+        except (OSError, ValueError):
+            recorded = None
+        if recorded:
+            candidate = Path(recorded)
+            if not candidate.is_absolute() and not candidate.exists():
+                candidate = path.parent / candidate
+            found.add(candidate.resolve())
+    if len(found) != 1 or not next(iter(found)).exists():
+        listed = ", ".join(str(f) for f in sorted(found)) or "none recorded"
+        raise InputError(
+            f"{path} is a judge output; the dataset it judged ({listed}) cannot be found"
+            " unambiguously: pass the dataset itself as INPUT"
+        )
+    return next(iter(found))
 
 
 def is_answers_jsonl(path: Path) -> bool:
