@@ -118,3 +118,22 @@ def test_scripted_server_command_serves_until_stopped() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
+
+
+def test_every_example_config_builds_its_roles() -> None:
+    from intersyn.config import load_config
+    from intersyn.models import Models
+
+    names = {p.stem for p in EXAMPLES}
+    assert {"vllm", "sglang", "ollama", "openai", "llamacpp-server", "diffusers-flux"} <= names
+    for path in EXAMPLES:
+        head = path.read_text().split("\n\n")[0]
+        assert "intersyn models check --config examples/" in head, path
+        cfg = load_config(path)
+        if cfg.writer is not None and cfg.writer.backend == "llamacpp":
+            continue  # loads the embedded model; covered by test_models_llamacpp
+        models = Models.from_config(cfg, cache=False)
+        assert models.has("writer") and models.has("judge") and models.has("painter"), path
