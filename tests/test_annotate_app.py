@@ -348,3 +348,22 @@ def test_parse_submission_form_values() -> None:
         parse_submission(
             {"action": "rate", "tcc": "05", "icc": "5", "iq": "1", "its": "2"}, json_body=False
         )
+
+
+def test_a_custom_rubric_file_is_what_annotators_see(tmp_path: Path) -> None:
+    from intersyn.judge.rubric import default_rubric_path
+
+    text = default_rubric_path().read_text(encoding="utf-8")
+    custom = tmp_path / "my-rubric.yaml"
+    custom.write_text(
+        text.replace('version: "1"', 'version: "7"').replace(
+            "Text Content Completeness", "Does The Text Answer It"
+        ),
+        encoding="utf-8",
+    )
+    db, links = make_db(tmp_path)
+    app = create_app(db.path, allowed_hosts=["testserver"], rubric=custom)
+    page = TestClient(app, headers={"authorization": f"Bearer {links.tokens['alice']}"})
+    assert "Does The Text Answer It" in page.get("/rate/1").text
+    admin = TestClient(app, headers={"authorization": f"Bearer {links.admin}"})
+    assert "rubric synjudge@7" in admin.get("/admin").text

@@ -170,11 +170,11 @@ class SecurityHeaders:
 class RatingApp:
     """The endpoints, bound to one database."""
 
-    def __init__(self, db: AnnotationDB) -> None:
+    def __init__(self, db: AnnotationDB, rubric: Path | None = None) -> None:
         self.db = db
         meta = db.meta()
         self.secret = meta["csrf_secret"]
-        self.rubric = load_rubric()
+        self.rubric = load_rubric(str(rubric) if rubric else None)
         folder = Path(str(resources.files("intersyn.resources").joinpath("annotate/templates")))
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(folder),
@@ -500,17 +500,20 @@ def default_allowed_hosts(host: str) -> list[str]:
     return sorted({"127.0.0.1", "localhost", "::1", "[::1]", host})
 
 
-def create_app(db_path: Path, *, allowed_hosts: list[str] | None = None) -> Starlette:
+def create_app(
+    db_path: Path, *, allowed_hosts: list[str] | None = None, rubric: Path | None = None
+) -> Starlette:
     """The ASGI app serving the ratings database at ``db_path`` (set up by ``prepare``).
 
-    ``allowed_hosts`` guards against DNS rebinding (default: loopback names only).
+    ``allowed_hosts`` guards against DNS rebinding (default: loopback names only); ``rubric``
+    is a rubric file to show (default: the judge's shipped rubric).
     """
     db = AnnotationDB(Path(db_path))
     if not db.path.exists() or not db.is_ready():
         raise InputError(
             f"{db_path} is not a ready ratings database: run `intersyn annotate serve INPUT`"
         )
-    app = RatingApp(db)
+    app = RatingApp(db, rubric)
     routes = [
         Route("/", app.home),
         Route("/healthz", app.health),

@@ -87,6 +87,12 @@ def _print_links(links: Links, base_url: str, out: Path | None) -> None:
     help="Host names the app answers to besides loopback (repeatable).",
 )
 @click.option(
+    "--rubric",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Rubric file to show (the one you judge with); default: the shipped SynJudge rubric.",
+)
+@click.option(
     "--links-out",
     type=click.Path(path_type=Path),
     default=None,
@@ -102,6 +108,7 @@ def serve(
     port: int,
     base_url: str | None,
     allowed_hosts: tuple[str, ...],
+    rubric: Path | None,
     links_out: Path | None,
 ) -> None:
     """Serve the rating app for INPUT (a dataset or run directory) on HOST:PORT.
@@ -126,7 +133,7 @@ def serve(
     hosts = default_allowed_hosts(host)
     if hosts != ["*"]:
         hosts = sorted(set(hosts) | set(allowed_hosts))
-    app = create_app(db_path, allowed_hosts=hosts)
+    app = create_app(db_path, allowed_hosts=hosts, rubric=rubric)
     n = db.item_count()
     click.echo(f"Serving {n} items on {base} (Ctrl+C to stop)")
     # No access log: a sign-in URL carries the token in its query string.
