@@ -292,3 +292,18 @@ async def test_multi_turn_history_reaches_every_stage(tmp_path: Path) -> None:
     assert len(last) == 3
     assert last[0] == (tmp_path / sample.turns[0].image.path).read_bytes()  # type: ignore[union-attr]
     assert sample.meta["turn_templates"] == ["t001", "t002", "t003"]
+
+
+async def test_empty_question_is_drafted_again_with_a_note(tmp_path: Path) -> None:
+    def writer(call: Call) -> str:
+        if call.kind == "question":
+            again = "previous reply had no question" in call.user
+            return json.dumps({"question": "Why do owls hoot? Draw one." if again else ""})
+        return default_respond(call)
+
+    w = ScriptedChat(writer)
+    ctx = _ctx(tmp_path, models(writer=w), k=1)
+    t = (await make_sample(_seed(), ctx)).turns[0]
+    assert t.question == "Why do owls hoot? Draw one."
+    first = next(r for r in t.trace if r.stage == "question")
+    assert first.draft == "" and first.note == "The question is empty: write the question."

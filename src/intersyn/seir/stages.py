@@ -112,7 +112,7 @@ async def question_refinement(ctx: SeirContext, tc: TurnContext, template: str) 
         tc,
         "writer",
         "question_draft",
-        {"template": template},
+        {"template": template, "retry_note": None},
         parser=read,
         schema=parse.QUESTION_SCHEMA,
         purpose="qr.draft",
@@ -135,6 +135,17 @@ async def question_refinement(ctx: SeirContext, tc: TurnContext, template: str) 
         return _merge(found, parse.critique(reply.text), "text")
 
     async def revise(d: Draft, ev: Evaluation, k: int) -> Draft:
+        if not d.text.strip():  # nothing to revise: draft again, saying the last was empty
+            return await ctx.ask_parsed(
+                tc,
+                "writer",
+                "question_draft",
+                {"template": template, "retry_note": ev.suggestions[0]},
+                parser=read,
+                schema=parse.QUESTION_SCHEMA,
+                purpose=f"qr.redraft.{k}",
+                what=where,
+            )
         return await ctx.ask_parsed(
             tc,
             "writer",
