@@ -143,7 +143,6 @@ def summary(
 @click.argument("more_judges", nargs=-1, type=_PATH)
 @click.option(
     "--human",
-    "-h",
     "human",
     type=_PATH,
     required=True,
@@ -215,7 +214,7 @@ def _f(x: Any, nd: int = 2) -> str:
 
 
 def _ci(ci: Any, nd: int = 2) -> str:
-    return "-" if not ci else f"[{ci[0]:.{nd}f}, {ci[1]:.{nd}f}]"
+    return "-" if not ci else f"[{ci[0]:.{nd}f},{ci[1]:.{nd}f}]"
 
 
 def print_summary(console: Any, s: dict[str, Any]) -> None:
@@ -260,23 +259,26 @@ def print_summary(console: Any, s: dict[str, Any]) -> None:
 
 
 def print_agreement(console: Any, result: dict[str, Any]) -> None:
-    """Judges side by side (rows judge × dimension, columns the metrics) and annotators."""
+    """One table per judge (metrics × dimensions, value and 95% CI), then the annotators."""
+    from rich import box
     from rich.table import Table
 
     from intersyn.judge.agreement import METRICS
 
-    t = Table(title=f"judge vs human ({result['n_ratings']} ratings; value [95% CI])")
-    t.add_column("judge")
-    t.add_column("dim")
-    t.add_column("n")
-    for m in METRICS:
-        t.add_column(m.upper() if m != "a1" else "A@1", justify="right")
     for name, res in result["judges"].items():
-        for d in [*DIMENSIONS, "overall"]:
-            block = res["overall"] if d == "overall" else res["dimensions"][d]
-            cells = [f"{_f(block[m]['value'])}\n{_ci(block[m]['ci95'])}" for m in METRICS]
-            t.add_row(name, d.upper() if d != "overall" else d, str(res["n_items"]), *cells)
-    console.print(t)
+        t = Table(
+            box=box.SIMPLE_HEAD,
+            title=f"{name} vs human: {res['n_items']} turns, {res['n_pairs']} pairs (value, 95% CI)",
+        )
+        t.add_column("metric")
+        groups = [*DIMENSIONS, "overall"]
+        for g in groups:
+            t.add_column(g.upper() if g != "overall" else g, justify="right", min_width=11)
+        for m in METRICS:
+            blocks = [res["overall"] if g == "overall" else res["dimensions"][g] for g in groups]
+            cells = [f"{_f(b[m]['value'])}\n{_ci(b[m]['ci95'], 2)}" for b in blocks]
+            t.add_row("A@1" if m == "a1" else m.upper(), *cells)
+        console.print(t)
     ia = result["inter_annotator"]
     if ia.get("note"):
         console.print(f"inter-annotator: {ia['note']}")

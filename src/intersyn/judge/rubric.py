@@ -103,7 +103,8 @@ def _dimension(key: str, raw: object, p: Path) -> Dimension:
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: dimensions.{key} must be a mapping with name, question, levels")
     levels = raw.get("levels")
-    if not isinstance(levels, dict) or {int(k) for k in levels} != set(range(6)):
+    keys = {str(k).strip() for k in levels} if isinstance(levels, dict) else set()
+    if not isinstance(levels, dict) or keys != {str(i) for i in range(6)}:
         raise ConfigError(f"{p}: dimensions.{key}.levels must describe each level 0, 1, 2, 3, 4, 5")
     return Dimension(
         key=key,

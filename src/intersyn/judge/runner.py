@@ -193,10 +193,15 @@ async def _judge_all(
     seen: set[tuple[str, int]] = set()
     tasks: set[asyncio.Task[None]] = set()
 
+    write_lock = asyncio.Lock()
+
     async def one(item: JudgeItem) -> None:
         try:
             j = await judge_item(item, s)
-            store.append(j, item.topic)
+            # fsync in a worker thread, one write at a time: the event loop keeps serving
+            # replies while a judgement is made durable (it is counted only after).
+            async with write_lock:
+                await asyncio.to_thread(store.append, j, item.topic)
             run.counts[j.status] += 1
             if j.error and j.error.startswith("image:"):
                 run.image_problems.append(f"{item.sample_id} turn {item.turn}: {j.error[7:]}")

@@ -1,0 +1,219 @@
+"""`intersyn judge / summary / agree` end to end against the scripted OpenAI-compatible server
+on 127.0.0.1, with messy replies from the corpus; and kill -9 in the middle, then resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from intersyn.cli import cli
+from intersyn.judge.store import load_judgements
+from intersyn.testing.server import ScriptedServer
+from tests.test_judge_parse import _corpus
+from tests.test_judge_runner import png
+
+REPAIRED = {"tcc": 2, "icc": 2, "iq": 2, "its": 2}
+
+
+def _answers(folder: Path, n: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "img.png").write_bytes(png("blue"))
+    rows = [
+        {
+            "id": f"s{i:03d}",
+            "question": f"Explain item s{i:03d} and draw it",
+            "answer": "text",
+            "image": "img.png",
+        }
+        for i in range(n)
+    ]
+    path = folder / "answers.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _messy_responder(corpus: list[dict[str, Any]]) -> Any:
+    """First reply: corpus entry i for sample i. Repair: valid JSON for even i, junk for odd."""
+
+    def respond(body: dict[str, Any]) -> str:
+        text = json.dumps(body["messages"])
+        i = int(re.search(r"item s(\d{3})", text).group(1))  # type: ignore[union-attr]
+        if "could not be read" in text:
+            return json.dumps(REPAIRED) if i % 2 == 0 else "sorry, no scores"
+        return str(corpus[i]["reply"])
+
+    return respond
+
+
+def _config(tmp: Path, url: str, concurrency: int = 8) -> Path:
+    cfg = tmp / "judge.yaml"
+    cfg.write_text(
+        "judge:\n  backend: openai\n  model: scripted-vlm\n"
+        f"  base_url: {url}\n  vision: true\n  limits: {{concurrency: {concurrency}, max_retries: 1}}\n"
+    )
+    return cfg
+
+
+def _expected(corpus: list[dict[str, Any]], i: int) -> dict[str, int] | None:
+    exp = corpus[i]["expected"]
+    if exp is None and corpus[i].get("finish_reason") is None:
+        return REPAIRED if i % 2 == 0 else None
+    return exp if exp is not None else (REPAIRED if i % 2 == 0 else None)
+
+
+def test_judge_cli_against_scripted_server_with_messy_replies(tmp_path: Path) -> None:
+    all_rows = _corpus()
+    # A mix of well-formed and ill-formed replies, in a fixed order.
+    corpus = [r for k, r in enumerate(all_rows) if k % 7 == 0][:36]
+    assert any(r["expected"] is None for r in corpus) and any(r["expected"] for r in corpus)
+    answers = _answers(tmp_path / "in", len(corpus))
+    with ScriptedServer(responder=_messy_responder(corpus)) as srv:
+        cfg = _config(tmp_path, srv.base_url)
+        res = CliRunner().invoke(
+            cli, ["judge", str(answers), "--config", str(cfg), "--out", str(tmp_path / "out")]
+        )
+        assert res.exit_code == 0, res.output
+        n_requests = len(srv.requests)
+    js = {j.sample_id: j for j in load_judgements(tmp_path / "out")}
+    assert len(js) == len(corpus)
+    for i in range(len(corpus)):
+        j = js[f"s{i:03d}"]
+        want = _expected(corpus, i)
+        if want is None:
+            assert j.status == "unparsed" and j.scores() == dict.fromkeys(want or REPAIRED), corpus[
+                i
+            ]["id"]
+        else:
+            assert j.status == "ok" and j.scores() == want, corpus[i]["id"]
+    n_ill = sum(1 for r in corpus if r["expected"] is None)
+    assert n_requests == len(corpus) + n_ill  # exactly one repair per ill-formed reply
+    summary = json.loads(next((tmp_path / "out").rglob("summary.json")).read_text())
+    assert summary["n_unparsed"] == sum(1 for j in js.values() if j.status == "unparsed")
+    assert "unparsed" in res.output and "TCC" in res.output
+
+    # summary command, with JSON output
+    out_json = tmp_path / "s.json"
+    res = CliRunner().invoke(
+        cli, ["summary", str(tmp_path / "out"), "--json", str(out_json), "--n-boot", "50"]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(out_json.read_text())["n_items"] == len(corpus)
+
+
+def test_agree_cli_two_judges_and_annotators(tmp_path: Path) -> None:
+    from intersyn.config import RunConfig
+    from intersyn.judge.runner import run_judge
+    from intersyn.models.gate import Models
+    from tests.test_judge_runner import ScriptedJudge
+
+    answers = _answers(tmp_path / "in", 12)
+    for model, bump in (("judge-a", 0), ("judge-b", 1)):
+        backend = ScriptedJudge(
+            lambda m, p, s, b=bump: "TCC: {0}\nICC: {0}\nIQ: 3\nITS: {1}".format(
+                int(re.search(r"s(\d{3})", m[1].content).group(1)) % 5,  # type: ignore[union-attr]
+                min(5, 2 + b),
+            ),
+            model=model,
+        )
+        run_judge(answers, RunConfig(), tmp_path / model, models=Models(chat={"judge": backend}))
+    ratings = tmp_path / "ratings.csv"
+    lines = ["sample_id,turn,annotator,tcc,icc,iq,its"]
+    for i in range(12):
+        lines.append(f"s{i:03d},0,ann1,{i % 5},{i % 5},3,2")
+        lines.append(f"s{i:03d},0,ann2,{min(5, i % 5 + 1)},{i % 5},4,3")
+    lines.append("s999,0,ann1,1,1,1,1")  # matches nothing: named, not fatal
+    ratings.write_text("\n".join(lines) + "\n")
+    res = CliRunner().invoke(
+        cli,
+        [
+            "agree",
+            "--judge",
+            str(tmp_path / "judge-a"),
+            str(tmp_path / "judge-b"),
+            "--human",
+            str(ratings),
+            "--out",
+            str(tmp_path / "agree"),
+            "--n-boot",
+            "50",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "s999#0" in res.output and "judge-a" in res.output and "judge-b" in res.output
+    result = json.loads((tmp_path / "agree" / "agreement.json").read_text())
+    a = result["judges"]["judge-a"]["dimensions"]
+    assert a["tcc"]["exact"]["value"] == 0.5  # equal to ann1 on every turn, to ann2 on none
+    assert result["judges"]["judge-b"]["dimensions"]["its"]["a1"]["value"] == 1.0
+    assert result["inter_annotator"]["alpha_ordinal"]["icc"] == 1.0
+    assert (tmp_path / "agree" / "agreement.png").exists() and (
+        tmp_path / "agree" / "agreement.svg"
+    ).exists()
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sample_id,turn,annotator,tcc,icc,iq,its\nzzz,0,a,1,1,1,1\n")
+    res = CliRunner().invoke(
+        cli, ["agree", "--judge", str(tmp_path / "judge-a"), "--human", str(bad)]
+    )
+    assert res.exit_code == 1 and "no rating matches a judged turn" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_kill_9_mid_run_then_rerun_finishes_without_duplicates(tmp_path: Path) -> None:
+    n = 60
+    answers = _answers(tmp_path / "in", n)
+    out = tmp_path / "out"
+    reply = "TCC: 4\nICC: 4\nIQ: 4\nITS: 4"
+    with ScriptedServer(latency_s=0.05, capacity=4, responder=lambda body: reply) as srv:
+        cfg = _config(tmp_path, srv.base_url, concurrency=4)
+        cmd = [
+            sys.executable,
+            "-m",
+            "intersyn",
+            "judge",
+            str(answers),
+            "--config",
+            str(cfg),
+            "--out",
+            str(out),
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                done = sum(
+                    len(p.read_bytes().splitlines()) for p in out.rglob("judgements-*.jsonl")
+                )
+                if done >= 8:
+                    break
+                time.sleep(0.05)
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        before = sum(len(p.read_bytes().splitlines()) for p in out.rglob("judgements-*.jsonl"))
+        assert before >= 1
+        rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr
+    js = load_judgements(out)
+    assert sorted(j.sample_id for j in js) == [f"s{i:03d}" for i in range(n)]
+    records = [
+        json.loads(x)
+        for p in out.rglob("judgements-*.jsonl")
+        for x in p.read_text().splitlines()
+        if x.endswith("}")
+    ]
+    ids = [r["sample_id"] for r in records]
+    assert len(ids) == len(set(ids)) == n  # nothing judged twice, nothing missing
+    assert all(j.scores() == dict.fromkeys(("tcc", "icc", "iq", "its"), 4) for j in js)
