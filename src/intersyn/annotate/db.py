@@ -564,8 +564,9 @@ class AnnotationDB:
         ]
 
     # -- progress and export ----------------------------------------------------------------
-    def progress(self) -> list[Progress]:
-        """Progress of every annotator, in the order they were named."""
+    def progress(self, annotator: str | None = None) -> list[Progress]:
+        """Progress of every annotator (or just ``annotator``), in the order they were named."""
+        where, args = ("WHERE a.annotator = ?", (annotator,)) if annotator else ("", ())
         with self.connect() as conn:
             rows = conn.execute(
                 "SELECT a.annotator,"
@@ -575,30 +576,16 @@ class AnnotationDB:
                 " SUM(COALESCE(r.flagged, 0)) AS flagged,"
                 " MAX(r.updated_at) AS last_at"
                 " FROM assignments a LEFT JOIN ratings r"
-                " ON r.item_id = a.item_id AND r.annotator = a.annotator"
-                " GROUP BY a.annotator"
+                f" ON r.item_id = a.item_id AND r.annotator = a.annotator {where}"
+                " GROUP BY a.annotator",
+                args,
             ).fetchall()
         by_name = {r["annotator"]: r for r in rows}
-        out = []
-        for name in self.annotators():
-            r = by_name.get(name)
-            out.append(
-                Progress(
-                    annotator=name,
-                    assigned=int(r["assigned"]) if r else 0,
-                    rated=int(r["rated"] or 0) if r else 0,
-                    skipped=int(r["skipped"] or 0) if r else 0,
-                    flagged=int(r["flagged"] or 0) if r else 0,
-                    last_at=r["last_at"] if r else None,
-                )
-            )
-        return out
+        names = [annotator] if annotator else self.annotators()
+        return [_progress(name, by_name.get(name)) for name in names]
 
     def progress_of(self, annotator: str) -> Progress:
-        for p in self.progress():
-            if p.annotator == annotator:
-                return p
-        return Progress(annotator=annotator)
+        return self.progress(annotator)[0]
 
     def item_count(self) -> int:
         with self.connect() as conn:
@@ -647,6 +634,19 @@ class AnnotationDB:
                 rec = dict(r)
                 rec["flagged"] = bool(rec["flagged"])
                 yield rec
+
+
+def _progress(name: str, row: sqlite3.Row | None) -> Progress:
+    if row is None:
+        return Progress(annotator=name)
+    return Progress(
+        annotator=name,
+        assigned=int(row["assigned"]),
+        rated=int(row["rated"] or 0),
+        skipped=int(row["skipped"] or 0),
+        flagged=int(row["flagged"] or 0),
+        last_at=row["last_at"],
+    )
 
 
 def _item(row: sqlite3.Row) -> Item:
