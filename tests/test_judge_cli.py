@@ -217,3 +217,94 @@ def test_kill_9_mid_run_then_rerun_finishes_without_duplicates(tmp_path: Path) -
     ids = [r["sample_id"] for r in records]
     assert len(ids) == len(set(ids)) == n  # nothing judged twice, nothing missing
     assert all(j.scores() == dict.fromkeys(("tcc", "icc", "iq", "its"), 4) for j in js)
+
+
+def test_hub_layout_parquet_is_judged_turn_by_turn(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from intersyn.data.formats.hub import hub_schema
+
+    rows = []
+    for i in range(3):
+        row: dict[str, Any] = {"id": f"h{i}", "topic": "lighthouses"}
+        for t in range(1, 6):
+            present = t <= 2
+            row[f"human{t}"] = f"question {t} of item s{i:03d}" if present else None
+            row[f"gpt{t}"] = f"answer {t}" if present else None
+            row[f"caption{t}"] = f"caption {t}" if present else None
+            row[f"image{t}"] = (
+                {"bytes": png(), "path": f"h{i}_{t}.png"} if present and t == 1 else None
+            )
+        rows.append(row)
+    pq.write_table(pa.Table.from_pylist(rows, schema=hub_schema()), tmp_path / "hub.parquet")
+    with ScriptedServer(responder=lambda body: "TCC: 5\nICC: 4\nIQ: 3\nITS: 2") as srv:
+        cfg = _config(tmp_path, srv.base_url)
+        res = CliRunner().invoke(
+            cli,
+            [
+                "judge",
+                str(tmp_path / "hub.parquet"),
+                "--config",
+                str(cfg),
+                "--out",
+                str(tmp_path / "out"),
+            ],
+        )
+        assert res.exit_code == 0, res.output
+        second_turn = [r for r in srv.requests if "question 2 of" in json.dumps(r)]
+    js = {(j.sample_id, j.turn): j for j in load_judgements(tmp_path / "out")}
+    assert sorted(js) == [(f"h{i}", t) for i in range(3) for t in (0, 1)]
+    assert js[("h0", 0)].scores() == {"tcc": 5, "icc": 4, "iq": 3, "its": 2}
+    assert js[("h0", 1)].scores() == {"tcc": 5, "icc": 0, "iq": 0, "its": 0}  # no image in turn 2
+    # turn 2 is judged with turn 1 as context, and only its own image (none) is shown
+    text = json.dumps(second_turn[0]["messages"])
+    assert text.index("question 1 of") < text.index("question 2 of")
+    assert "image_url" not in text
+
+
+def test_truncated_reply_is_repaired_and_a_refused_schema_still_parses(tmp_path: Path) -> None:
+    from intersyn.testing.server import Faults
+
+    answers = _answers(tmp_path / "in", 1)
+    reply = "TCC: 3\nICC: 3\nIQ: 4\nITS: 5\nThe text covers the topic well and the picture"
+    with ScriptedServer(
+        responder=lambda body: reply, faults=Faults(sequence=["truncated", None])
+    ) as srv:
+        cfg = _config(tmp_path, srv.base_url)
+        res = CliRunner().invoke(
+            cli, ["judge", str(answers), "--config", str(cfg), "--out", str(tmp_path / "a")]
+        )
+        assert res.exit_code == 0, res.output
+        assert len(srv.requests) == 2 and "cut off" in json.dumps(srv.requests[1]["messages"])
+    [j] = load_judgements(tmp_path / "a")
+    assert (
+        j.status == "ok"
+        and j.scores() == {"tcc": 3, "icc": 3, "iq": 4, "its": 5}
+        and len(j.raw) == 2
+    )
+
+    with ScriptedServer(
+        responder=lambda body: reply, faults=Faults(reject_response_format=True)
+    ) as srv:
+        cfg = _config(tmp_path, srv.base_url)
+        res = CliRunner().invoke(
+            cli, ["judge", str(answers), "--config", str(cfg), "--out", str(tmp_path / "b")]
+        )
+        assert res.exit_code == 0, res.output
+    [j] = load_judgements(tmp_path / "b")
+    assert j.status == "ok" and j.its == 5
+
+
+def test_judge_without_judge_role_is_a_clean_error(tmp_path: Path) -> None:
+    answers = _answers(tmp_path / "in", 1)
+    cfg = tmp_path / "empty.yaml"
+    cfg.write_text("seed: 1\n")
+    res = CliRunner().invoke(
+        cli, ["judge", str(answers), "--config", str(cfg), "--out", str(tmp_path / "o")]
+    )
+    assert res.exit_code == 1 and "judge" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(
+        cli, ["judge", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o")]
+    )
+    assert res.exit_code == 1 and "input not found" in res.output

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from intersyn.config import RunConfig
-from intersyn.errors import ConfigError
+from intersyn.errors import ConfigError, InputError
 from intersyn.judge.items import ImageLoad, JudgeItem, iter_items
 from intersyn.judge.parse import SCORE_SCHEMA, ParseResult, parse_reply
 from intersyn.judge.prompts import JudgePrompts, build_messages, load_prompts, repair_messages
@@ -121,6 +121,8 @@ async def judge_async(
     """The async core of :func:`run_judge`; returns counts and image problems too."""
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
+    if not Path(input_path).exists():
+        raise InputError(f"{input_path}: input not found (a dataset, a .parquet, or a .jsonl)")
     out = Path(out_dir)
     rubric = load_rubric(rubric_path or cfg.rubric)
     own_models = models is None
