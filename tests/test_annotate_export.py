@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from intersyn.annotate.agreement import krippendorff_alpha
+from intersyn.annotate.agreement import agreement_so_far
 from intersyn.annotate.db import AnnotationDB, Submission
 from intersyn.annotate.export import export_ratings
 from intersyn.cli import cli
@@ -99,18 +99,19 @@ def test_export_needs_a_known_format(tmp_path: Path) -> None:
     assert export_ratings(db, tmp_path / "ratings.out", fmt="jsonl") == 3
 
 
-def test_krippendorff_alpha_fallback() -> None:
+def test_agreement_so_far_is_ordinal_alpha_per_dimension() -> None:
     def r(a: str, s: str, v: int) -> Rating:
         return Rating(sample_id=s, turn=0, annotator=a, tcc=v, icc=v, iq=v, its=v)
 
     perfect = [r("a", f"s{i}", i % 6) for i in range(6)] + [
         r("b", f"s{i}", i % 6) for i in range(6)
     ]
-    assert krippendorff_alpha(perfect)["tcc"] == pytest.approx(1.0)
-    assert krippendorff_alpha([r("a", "s1", 3), r("b", "s2", 3)]) == dict.fromkeys(
+    got = agreement_so_far(perfect)
+    assert got["items"] == 6 and got["alpha"]["tcc"] == pytest.approx(1.0)
+    assert agreement_so_far([r("a", "s1", 3), r("b", "s2", 3)])["alpha"] == dict.fromkeys(
         ("tcc", "icc", "iq", "its")
     )
-    assert krippendorff_alpha([r("a", "s1", 3), r("b", "s1", 3)])["tcc"] is None
+    assert agreement_so_far([r("a", "s1", 3), r("b", "s1", 3)])["alpha"]["tcc"] is None
 
 
 # -- commands ------------------------------------------------------------------------------
