@@ -113,9 +113,13 @@ async def _cache_hits(base: str, n: int, folder: Path) -> dict[str, Any]:
     }
 
 
-async def _faults(base: str, n: int) -> dict[str, Any]:
+async def _faults(base: str, n: int, max_retries: int) -> dict[str, Any]:
     limits = Limits(
-        concurrency=64, timeout_s=1.5, max_retries=4, backoff_base_s=0.05, backoff_max_s=1.0
+        concurrency=64,
+        timeout_s=1.5,
+        max_retries=max_retries,
+        backoff_base_s=0.05,
+        backoff_max_s=1.0,
     )
     models = Models(chat={"writer": OpenAIChat("scripted", [base])}, limits={"writer": limits})
     outcomes: dict[str, int] = {"ok": 0, "named_error": 0, "other_error": 0}
@@ -142,6 +146,7 @@ async def _faults(base: str, n: int) -> dict[str, Any]:
     )
     return {
         "calls": n,
+        "max_retries": max_retries,
         **outcomes,
         "ended": sum(outcomes.values()),
         "every_call_ended": sum(outcomes.values()) == n,
@@ -166,8 +171,11 @@ def main() -> None:
     fault_args += ["--rate-500", "0.05", "--rate-503", "0.05", "--rate-429", "0.05"]
     fault_args += ["--rate-hang", "0.02"]
     with scripted_server(*fault_args) as base:
-        out["faults"] = asyncio.run(_faults(base, n_fault))
-    tp, cache, faults = out["throughput"], out["cache"], out["faults"]
+        out["faults"] = asyncio.run(_faults(base, n_fault, max_retries=4))
+    # Again with one retry only, so some calls run out of retries and must end in named errors.
+    with scripted_server(*fault_args) as base:
+        out["faults_one_retry"] = asyncio.run(_faults(base, n_fault, max_retries=1))
+    tp, cache = out["throughput"], out["cache"]
     print(
         f"throughput: {tp['calls_per_s']} calls/s of ideal {tp['ideal_calls_per_s']} "
         f"(ratio {tp['ratio_to_ideal']}), client CPU {tp['client_cpu_ms_per_call']} ms/call"
@@ -176,11 +184,15 @@ def main() -> None:
         f"cache hit: {cache['hit_ms_per_call']} ms/call wall, {cache['hit_cpu_ms_per_call']} ms "
         f"CPU ({cache['hit_vs_uncached']} of an uncached call to a zero-latency server)"
     )
-    print(
-        f"faults: {faults['calls']} calls → {faults['ok']} ok, {faults['named_error']} named "
-        f"errors, {faults['other_error']} other; retries {faults['retries']}; "
-        f"all ended: {faults['every_call_ended']} in {faults['wall_s']} s"
-    )
+    for key in ("faults", "faults_one_retry"):
+        f = out[key]
+        print(
+            f"{key} (max_retries {f['max_retries']}): {f['calls']} calls → {f['ok']} ok, "
+            f"{f['named_error']} named errors, {f['other_error']} other; retries {f['retries']}; "
+            f"errors {f['errors_by_kind']}; all ended: {f['every_call_ended']} in {f['wall_s']} s; "
+            f"errors name role/model/endpoint/sample: "
+            f"{f['every_error_names_role_model_endpoint_sample']}"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {RESULTS}")
