@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -87,10 +88,16 @@ def _run(cfg: dict[str, Any], out: Path, n: int) -> tuple[float, dict[str, Any]]
     cfg_path.write_text(yaml.safe_dump(cfg))
     cmd = [sys.executable, "-m", "intersyn", "generate", "-c", str(cfg_path), "-o", str(out)]
     cmd += ["-n", str(n), "--no-progress", "--no-finalize"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"generate failed:\n{done.stdout}\n{done.stderr}")
     session = json.loads((out / "run.json").read_text())["last_session"]
+    # CPU seconds of the generate process: near its wall time means the client is CPU-bound.
+    session["cpu_s"] = round(
+        (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 1
+    )
     return float(session["elapsed_s"]), session
 
 
@@ -135,6 +142,8 @@ def throughput(n: int, n_seq: int, work: Path) -> dict[str, Any]:
         "efficiency": round(ideal / t_par, 3),
         "peak_concurrency": {"chat": peak_chat, "images": peak_img},
         "failed": r_par["failed"],
+        "generate_cpu_s": r_par["cpu_s"],
+        "load_average_1m": round(__import__("os").getloadavg()[0], 2),
     }
 
 
@@ -214,7 +223,10 @@ def main() -> None:
             )
     RESULTS.mkdir(exist_ok=True)
     name = "bench_seir_quick.json" if args.quick else "bench_seir.json"
-    (RESULTS / name).write_text(json.dumps(out, indent=2) + "\n")
+    path = RESULTS / name
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    merged.update(out)  # a --skip-* run keeps the other part's last figures
+    path.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"wrote {RESULTS / name}")
 
 

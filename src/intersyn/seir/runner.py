@@ -215,7 +215,8 @@ async def agenerate(
     done_ids = store.done_ids()
     failed_ids = set(store.failures())
     skip = done_ids | (set() if retry_failed else failed_ids)
-    todo = [i for i in range(n) if sample_id(i) not in skip]
+    todo_count = sum(1 for i in range(n) if sample_id(i) not in skip)
+    todo = (i for i in range(n) if sample_id(i) not in skip)  # lazy: flat memory in n
     now = datetime.now(timezone.utc).isoformat()
     new_meta = {
         "format": "intersyn-run",
@@ -234,13 +235,13 @@ async def agenerate(
         "config": _public_config(cfg),
     }
     store.write_meta(new_meta)
-    result = GenerateResult(out_dir=out, requested=n, skipped=n - len(todo))
+    result = GenerateResult(out_dir=out, requested=n, skipped=n - todo_count)
     own_models = models is None
     if models is None:
         cache = Path(cfg.cache_path) if cfg.cache_path else out / "cache.sqlite"
         models = Models.from_config(cfg, cache_path=cache)
     ctx = build_context(cfg, store, models, res)
-    view = ProgressView(len(todo), enabled=progress, models=models)
+    view = ProgressView(todo_count, enabled=progress, models=models)
     started = time.monotonic()
 
     async def work(seed: SampleSeed) -> Sample:
@@ -268,7 +269,7 @@ async def agenerate(
     try:
         with view:
             await run_local(
-                seeds_for(cfg, res, iter(todo)),
+                seeds_for(cfg, res, todo),
                 work,
                 on_result,
                 max_in_flight=cfg.max_in_flight,
@@ -279,7 +280,7 @@ async def agenerate(
         store.close()
         if own_models:
             await models.aclose()
-        complete = not result.budget_stopped and result.done + result.failed == len(todo)
+        complete = not result.budget_stopped and result.done + result.failed == todo_count
         new_meta.update(
             status="complete" if complete else "incomplete",
             updated_at=datetime.now(timezone.utc).isoformat(),
