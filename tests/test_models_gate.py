@@ -320,3 +320,18 @@ async def test_preview_painter_is_deterministic_and_marked(tmp_path: Path) -> No
     r, g, bl = img.getpixel((3, 3))  # the banner is red
     assert r > 150 and g < 80 and bl < 80
     assert models.usage_report()["roles"]["painter"]["images_made"] == 3
+
+
+async def test_from_config_takes_ready_backends(tmp_path: Path) -> None:
+    from intersyn.config import load_config
+
+    cfg_path = tmp_path / "run.yaml"
+    cfg_path.write_text(
+        "writer: {backend: openai, model: m, base_url: 'http://127.0.0.1:9/v1'}\n"
+        "painter: {backend: diffusers, model: /nowhere, limits: {concurrency: 2}}\n"
+    )
+    painter = PreviewPainter()
+    models = Models.from_config(load_config(cfg_path), backends={"painter": painter})
+    assert models.backend("painter") is painter and models.limits("painter").concurrency == 2
+    pic = await models.paint("painter", "x", size=(32, 32), seed=1)
+    assert pic.preview and models.usage_report()["roles"]["painter"]["images_made"] == 1
