@@ -146,6 +146,9 @@ class _Found:
     def bad(self, message: str) -> None:
         self.problems.append(message)
 
+    def count(self) -> int:
+        return sum(len(v) for v in self.values.values()) + len(self.problems)
+
 
 def parse_reply(
     text: str | None,
@@ -272,10 +275,13 @@ def _clean(line: str) -> str:
 
 
 def _read_labels(text: str, found: _Found) -> None:
-    lines = text.splitlines()
     header: list[str | None] | None = None
-    pending: str | None = None  # a label on its own line, waiting for "Score: 4" below
-    for raw in lines:
+    # A label alone on its line ("### Image Quality") waits for its value below: the next
+    # line if it is only a value ("4/5"), or a later "Score: 4" line. Another label, a
+    # heading or a table ends the wait, so "### Overall / Score: 3" is never taken for it.
+    pending: str | None = None
+    direct = False
+    for raw in text.splitlines():
         line = _clean(raw)
         if not line:
             continue
@@ -284,12 +290,23 @@ def _read_labels(text: str, found: _Found) -> None:
             pending = None
             continue
         header = None
-        if pending is not None:
-            if _value_line(line, pending, found):
-                pending = None
-                continue
+        if pending is not None and _value_line(line, pending, found, direct=direct):
             pending = None
-        pending = _line(line, found)
+            continue
+        before = found.count()
+        lone = _line(line, found)
+        if lone is not None:
+            pending, direct = lone, True
+        elif found.count() != before or _is_heading(raw, line):
+            pending = None
+        else:
+            direct = False  # prose between the label and its "Score:" line
+
+
+def _is_heading(raw: str, line: str) -> bool:
+    stripped = raw.strip()
+    bold_only = re.fullmatch(r"(\*\*|__)[^*_]+(\*\*|__)\s*:?", stripped) is not None
+    return stripped.startswith("#") or bold_only or line.endswith(":")
 
 
 def _line(line: str, found: _Found) -> str | None:
@@ -315,7 +332,7 @@ def _line(line: str, found: _Found) -> str | None:
         else:
             rest_at = m.end()
             if rest_at >= len(line):
-                return dim if first and (m.group("sep") or True) else None
+                return dim if first else None
             if not m.group("sep") and not _bare_ok(m.group("label")):
                 return None
             end = _take_value(line, rest_at, dim, found)
@@ -361,13 +378,18 @@ def _take_value(s: str, at: int, dim: str, found: _Found) -> int | None:
     return end
 
 
-def _value_line(line: str, dim: str, found: _Found) -> bool:
-    """The line under a lone label: ``Score: 4``, ``4/5``, ``Rating = 4 (reason)``."""
-    m = re.match(r"(?:(?:score|rating)\s*[:=：]?\s*)?", line, re.IGNORECASE)
-    at = m.end() if m else 0
-    if not re.match(r"[\[(]?\s*[+-]?\d", line[at:]):
+def _value_line(line: str, dim: str, found: _Found, *, direct: bool) -> bool:
+    """The value of a lone label: a ``Score: 4`` / ``Rating = 4 (reason)`` line, or — right
+    under the label — a line that is only the value (``4``, ``4/5``, ``[4]``)."""
+    m = re.match(r"(?:score|rating)\s*[:=：]?\s*", line, re.IGNORECASE)
+    if m is not None:
+        if not re.match(r"[\[(]?\s*[+-]?\d", line[m.end() :]):
+            return False
+        return _take_value(line, m.end(), dim, found) is not None
+    v = _VALUE.fullmatch(line.rstrip(" ."))
+    if not direct or v is None:
         return False
-    return _take_value(line, at, dim, found) is not None
+    return _take_value(line, 0, dim, found) is not None
 
 
 def _table_row(

@@ -115,6 +115,14 @@ WELL: dict[str, Template] = {
     ),
     "label-score-word": lambda s: lines(s, "{k} score: {v}"),
     "bold-values": lambda s: lines(s, "{k}: **{v}**"),
+    "headings-prose-then-score": lambda s: (
+        "\n".join(
+            f"## {FULL[d]}\nThe answer has 2 strengths and 1 weakness here.\nScore: {s[d]}/5\n"
+            for d in DIMS
+        )
+        + "\n## Overall\nScore: 3.5"
+    ),
+    "bold-label-value-below": lambda s: "\n\n".join(f"**{PUBLIC[d]}**\n{s[d]}" for d in DIMS),
     "english-its-prose": lambda s: (
         "Its 3 colours are vivid and its composition is neat.\n" + lines(s, "{k}: {v}")
     ),
@@ -186,6 +194,13 @@ ILL: dict[str, Template] = {
     "table-decimal": lambda s: (
         "| Dimension | Score |\n|---|---|\n"
         + "\n".join(f"| {d.upper()} | {s[d] if d != 'icc' else '3.5'} |" for d in DIMS)
+    ),
+    "heading-number-prose-no-score": lambda s: "\n".join(
+        f"### {d.upper()}\n{s[d]} aspects of the request are covered." for d in DIMS
+    ),
+    "heading-then-other-section-score": lambda s: (
+        lines(s, "{k}: {v}", order=DIMS[:3])
+        + f"\n### ITS\nThe picture and text agree.\n### Overall\nScore: {s['its']}"
     ),
     "placeholder-only": lambda s: "TCC: X\nICC: X\nIQ: X\nITS: X",
 }
