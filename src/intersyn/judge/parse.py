@@ -15,7 +15,8 @@ The reply is **unparsed** — never turned into numbers — when any dimension i
 labelled value is not a whole number 0–5 (``4.5``, ``6``, ``-1``, ``4/10``, ``3-4``, ``3 or 4``),
 the same dimension gets two different values (two conflicting score blocks), a JSON object
 holding scores is malformed or cut off, or the reply was cut off (``finish_reason=length``).
-Numbers that are not attached to a label are never read: ``4, 3, 5, 4`` is unparsed.
+Numbers that are not attached to a label are never read: ``4, 3, 5, 4`` is unparsed. A
+reasoning model's closed ``<think>…</think>`` block is dropped before reading.
 
 >>> parse_reply("TCC: 4\\nICC: 3\\nIQ: 5\\nITS: 4").scores
 {'tcc': 4, 'icc': 3, 'iq': 5, 'its': 4}
@@ -88,6 +89,7 @@ _LINE_PREFIX = re.compile(
 )
 _SCORES_HEADER = re.compile(r"^(?:final\s+)?(?:scores?|ratings?)\s*[:\-–]?\s*", re.IGNORECASE)
 _BOUNDARY = re.compile(r"[\s,;|.]*")
+_THINK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
 
 
 def normalize_label(text: str) -> str | None:
@@ -165,6 +167,9 @@ def parse_reply(
         return ParseResult(None, "empty reply")
     if finish_reason == "length":
         return ParseResult(None, "the reply was cut off (finish_reason=length)")
+    text = _THINK.sub("", text)  # a reasoning model's scratchpad is not its answer
+    if not text.strip():
+        return ParseResult(None, "the reply holds only reasoning, no scores")
     found = _Found()
     _read_json(text, found)
     _read_labels(text, found)

@@ -123,6 +123,10 @@ WELL: dict[str, Template] = {
         + "\n## Overall\nScore: 3.5"
     ),
     "bold-label-value-below": lambda s: "\n\n".join(f"**{PUBLIC[d]}**\n{s[d]}" for d in DIMS),
+    "think-block-then-answer": lambda s: (
+        "<think>\nLet me weigh this. TCC: maybe "
+        f"{(s['tcc'] + 1) % 6}? ICC: {(s['icc'] + 2) % 6}.\n</think>\n" + lines(s, "{k}: {v}")
+    ),
     "english-its-prose": lambda s: (
         "Its 3 colours are vivid and its composition is neat.\n" + lines(s, "{k}: {v}")
     ),
@@ -202,6 +206,7 @@ ILL: dict[str, Template] = {
         lines(s, "{k}: {v}", order=DIMS[:3])
         + f"\n### ITS\nThe picture and text agree.\n### Overall\nScore: {s['its']}"
     ),
+    "unclosed-think": lambda s: "<think>\nThe text is fine so TCC: " + str(s["tcc"]),
     "placeholder-only": lambda s: "TCC: X\nICC: X\nIQ: X\nITS: X",
 }
 
