@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import os
 import time
 import traceback
@@ -45,10 +46,14 @@ from typing import Any, Generic, Literal, TypeVar
 
 from intersyn.errors import ConfigError, IntersynError
 
+log = logging.getLogger("intersyn.engine.ray")
 T = TypeVar("T")
 C = TypeVar("C")
 
-OutcomeStatus = Literal["ok", "failed", "skipped", "lost"]
+#: ok: made and durable; failed: the item's own error (recorded by the item function);
+#: skipped: a previous attempt had already made it durable; lost: its worker died more often
+#: than allowed; stopped: the item function asks to stop the run (budget reached).
+OutcomeStatus = Literal["ok", "failed", "skipped", "lost", "stopped"]
 
 
 class EngineError(IntersynError):
@@ -90,6 +95,7 @@ class EngineReport:
     failed: int = 0
     skipped: int = 0
     lost: int = 0
+    stopped: int = 0
     resubmitted: int = 0
     worker_restarts: int = 0
     elapsed_s: float = 0.0
@@ -266,7 +272,8 @@ def run_on_ray(
     max_restarts: int = -1,
     max_task_retries: int = 3,
     max_item_attempts: int = 3,
-    on_outcome: Callable[[Outcome], None] | None = None,
+    placement_timeout_s: float = 300.0,
+    on_outcome: Callable[[Outcome], bool | None] | None = None,
     on_workers: Callable[[list[WorkerInfo]], None] | None = None,
 ) -> EngineReport:
     """Run ``process_item`` over ``items`` on a pool of Ray actors; return the counts.
@@ -275,10 +282,13 @@ def run_on_ray(
     the worker process; ``close_worker_ctx(ctx)`` closes it and may return a usage dict.
     ``done_ids(ctx)`` lists ids already made durable; a worker consults it only after a fault
     (restarted actor, re-submitted item) to skip work a killed attempt finished.
-    ``on_outcome`` is called on the driver for every outcome (progress display, failure log).
+    ``on_outcome`` is called on the driver for every outcome (progress display, failure log);
+    when it returns False no new item is started (items in flight still finish).
 
     An item whose worker is lost beyond Ray's own retries is re-submitted by the driver to a
-    live worker, up to ``max_item_attempts`` times, then reported as ``lost``.
+    live worker, up to ``max_item_attempts`` times, then reported as ``lost``. Workers the
+    cluster cannot place within ``placement_timeout_s`` are dropped (the run goes on with the
+    others); none placed is an :class:`EngineError` naming the resources asked for.
     """
     import ray
 
@@ -303,11 +313,11 @@ def run_on_ray(
             )
             for i in range(n)
         ]
-        infos: list[WorkerInfo] = ray.get([a.ready.remote() for a in actors])
-        report.workers = n
+        actors, infos = _place(ray, actors, placement_timeout_s, num_cpus, num_gpus)
+        n = report.workers = len(actors)
         if on_workers is not None:
             on_workers(infos)
-        pids: list[set[int]] = [{i.pid} for i in infos]
+        pids: dict[int, set[int]] = {i.index: {i.pid} for i in infos}
         _drive(
             ray,
             actors,
@@ -319,7 +329,7 @@ def run_on_ray(
             pids,
             on_outcome,
         )
-        report.worker_restarts = sum(len(p) - 1 for p in pids)
+        report.worker_restarts = sum(len(p) - 1 for p in pids.values())
         closing = [a.close.remote() for a in actors]
         report.worker_reports = [r for r in _get_all(ray, closing) if isinstance(r, dict)]
         report.usage = merge_usage([r.get("usage", {}) for r in report.worker_reports])
@@ -330,6 +340,34 @@ def run_on_ray(
         if started:
             ray.shutdown()
     return report
+
+
+def _place(
+    ray: Any, actors: list[Any], timeout_s: float, num_cpus: float, num_gpus: float
+) -> tuple[list[Any], list[WorkerInfo]]:
+    """Wait until the workers are up; keep those the cluster placed in time."""
+    refs = [a.ready.remote() for a in actors]
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+    placed = [(a, ref) for a, ref in zip(actors, refs, strict=True) if ref in set(ready)]
+    for a, ref in zip(actors, refs, strict=True):
+        if ref not in set(ready):
+            ray.kill(a, no_restart=True)
+    if not placed:
+        raise EngineError(
+            f"no Ray worker could be placed within {timeout_s:.0f} s (each asks for "
+            f"{num_cpus} CPU, {num_gpus} GPU; the cluster has "
+            f"{ray.cluster_resources()}); lower --workers or ray.num_cpus, or add nodes"
+        )
+    if len(placed) < len(actors):
+        log.warning(
+            "only %d of %d Ray workers could be placed (cluster resources %s); going on with them",
+            len(placed),
+            len(actors),
+            ray.cluster_resources(),
+        )
+    live = [a for a, _ in placed]
+    infos: list[WorkerInfo] = ray.get([ref for _, ref in placed])
+    return live, infos
 
 
 def _default_workers(num_cpus: float) -> int:
@@ -357,8 +395,8 @@ def _drive(
     per_worker: int,
     max_attempts: int,
     report: EngineReport,
-    pids: list[set[int]],
-    on_outcome: Callable[[Outcome], None] | None,
+    pids: dict[int, set[int]],
+    on_outcome: Callable[[Outcome], bool | None] | None,
 ) -> None:
     """Feed items to the least-loaded worker, ≤ ``per_worker`` each; collect outcomes."""
     load = [0] * len(actors)
@@ -410,9 +448,9 @@ def _drive(
                 )
             _count(report, outcome)
             if outcome.pid:
-                pids[outcome.worker].add(outcome.pid)
-            if on_outcome is not None:
-                on_outcome(outcome)
+                pids.setdefault(outcome.worker, set()).add(outcome.pid)
+            if on_outcome is not None and on_outcome(outcome) is False:
+                exhausted = True  # stop feeding; what is in flight still finishes
 
 
 def _count(report: EngineReport, outcome: Outcome) -> None:
@@ -422,6 +460,8 @@ def _count(report: EngineReport, outcome: Outcome) -> None:
         report.skipped += 1
     elif outcome.status == "lost":
         report.lost += 1
+    elif outcome.status == "stopped":
+        report.stopped += 1
     else:
         report.failed += 1
 
