@@ -248,3 +248,22 @@ def test_bad_ratings_name_the_item(tmp_path: Path, text: str, message: str) -> N
     p.write_text(text)
     with pytest.raises(InputError, match=message):
         load_ratings(p)
+
+
+def test_bootstrap_table_equals_the_libraries_on_the_resampled_pairs() -> None:
+    from intersyn.judge.agreement import Pairs, table_metrics
+
+    rng = np.random.default_rng(11)
+    js = [J(f"s{i}", list(rng.integers(0, 6, 4))) for i in range(30)]
+    rs = [
+        R(f"s{i}", list(rng.integers(0, 6, 4)), annotator=a) for i in range(30) for a in ("x", "y")
+    ]
+    pairs = Pairs(js, rs)
+    counts = np.bincount(rng.integers(0, 30, 30), minlength=30)
+    for dim in ("iq", None):
+        j, h = pairs.select(dim)
+        reps = counts[pairs.cluster] if dim else np.repeat(counts[pairs.cluster], 4)
+        want = point_metrics(np.repeat(j, reps), np.repeat(h, reps))
+        got = table_metrics(pairs.table(dim, counts))
+        for k, v in want.items():
+            assert got[k] == pytest.approx(v), (dim, k)

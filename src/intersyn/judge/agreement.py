@@ -51,22 +51,73 @@ def point_metrics(judge: np.ndarray, human: np.ndarray) -> dict[str, float | Non
 
 
 def fast_metrics(judge: np.ndarray, human: np.ndarray) -> dict[str, float | None]:
-    """The same metrics with numpy only (plus scipy's Kendall τ), for bootstrap resamples.
+    """The same metrics from the 6x6 table of (judge, human) score counts, for bootstrap
+    resamples: O(1) per resample once the table is counted. Equal to :func:`point_metrics`
+    (tests check it against scipy and scikit-learn)."""
+    k = len(LEVELS)
+    table = np.bincount(judge.astype(int) * k + human.astype(int), minlength=k * k)
+    return table_metrics(table.reshape(k, k).astype(float))
 
-    Equal to :func:`point_metrics` (tests check it); several times faster.
+
+def table_metrics(t: np.ndarray) -> dict[str, float | None]:
+    """All eight metrics of a (possibly weighted) contingency table ``t[judge, human]``.
+
+    Kendall's τ-b counts concordant and discordant pairs of cells; Spearman is Pearson on the
+    mid-ranks of each level (ties share their average rank, as in scipy).
     """
-    j, h = judge.astype(float), human.astype(float)
-    out: dict[str, float | None] = _error_metrics(j, h)
-    if _varies(j, h):
-        out["pearson"] = _pearson(j, h)
-        out["spearman"] = _pearson(stats.rankdata(j), stats.rankdata(h))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out["kendall"] = _finite(stats.kendalltau(j, h)[0])
-    else:
-        out["pearson"] = out["spearman"] = out["kendall"] = None
-    out["qwk"] = _qwk(j.astype(int), h.astype(int))
+    n = t.sum()
+    if n == 0:
+        return dict.fromkeys(METRICS)
+    diff = LEVELS[:, None] - LEVELS[None, :]
+    rows, cols = t.sum(1), t.sum(0)
+    out: dict[str, float | None] = {
+        "rmse": float(np.sqrt((t * diff**2).sum() / n)),
+        "mae": float((t * np.abs(diff)).sum() / n),
+        "exact": float(np.trace(t) / n),
+        "a1": float(t[np.abs(diff) <= 1].sum() / n),
+    }
+    varies = n > 1 and (rows > 0).sum() > 1 and (cols > 0).sum() > 1
+    out["pearson"] = (
+        _table_pearson(t, LEVELS.astype(float), LEVELS.astype(float)) if varies else None
+    )
+    out["spearman"] = _table_pearson(t, _midranks(rows), _midranks(cols)) if varies else None
+    out["kendall"] = _table_kendall(t) if varies else None
+    expected = np.outer(rows, cols) / n
+    den = (diff**2 * expected).sum()
+    out["qwk"] = float(1 - (diff**2 * t).sum() / den) if den > 0 else None
     return out
+
+
+def _midranks(counts: np.ndarray) -> np.ndarray:
+    before = np.concatenate([[0.0], np.cumsum(counts)[:-1]])
+    return before + (counts + 1) / 2
+
+
+def _table_pearson(t: np.ndarray, x: np.ndarray, y: np.ndarray) -> float | None:
+    n = t.sum()
+    mx, my = (t.sum(1) * x).sum() / n, (t.sum(0) * y).sum() / n
+    dx, dy = x - mx, y - my
+    cov = (t * np.outer(dx, dy)).sum()
+    den = np.sqrt((t.sum(1) * dx**2).sum() * (t.sum(0) * dy**2).sum())
+    return float(cov / den) if den > 0 else None
+
+
+def _table_kendall(t: np.ndarray) -> float | None:
+    # below_right[i, j]: counts in rows > i and columns > j; below_left: rows > i, columns < j
+    tail = t[::-1, ::-1].cumsum(0).cumsum(1)[::-1, ::-1]
+    below_right = np.zeros_like(t)
+    below_right[:-1, :-1] = tail[1:, 1:]
+    head = t[::-1, :].cumsum(0)[::-1, :].cumsum(1)
+    below_left = np.zeros_like(t)
+    below_left[:-1, 1:] = head[1:, :-1]
+    concordant = (t * below_right).sum()
+    discordant = (t * below_left).sum()
+    n = t.sum()
+    n0 = n * (n - 1) / 2
+    n1 = (t.sum(1) * (t.sum(1) - 1) / 2).sum()
+    n2 = (t.sum(0) * (t.sum(0) - 1) / 2).sum()
+    den = np.sqrt((n0 - n1) * (n0 - n2))
+    return float((concordant - discordant) / den) if den > 0 else None
 
 
 def _error_metrics(j: np.ndarray, h: np.ndarray) -> dict[str, float | None]:
@@ -90,21 +141,6 @@ def _as_list(ci: tuple[float, float] | None) -> list[float] | None:
 def _finite(x: Any) -> float | None:
     x = float(x)
     return x if np.isfinite(x) else None
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
-    a, b = a - a.mean(), b - b.mean()
-    den = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / den) if den > 0 else None
-
-
-def _qwk(j: np.ndarray, h: np.ndarray) -> float | None:
-    k = len(LEVELS)
-    observed = np.bincount(j * k + h, minlength=k * k).reshape(k, k).astype(float)
-    expected = np.outer(observed.sum(1), observed.sum(0)) / observed.sum()
-    weights = (LEVELS[:, None] - LEVELS[None, :]) ** 2
-    den = (weights * expected).sum()
-    return float(1 - (weights * observed).sum() / den) if den > 0 else None
 
 
 # -- pairing ---------------------------------------------------------------------------------
@@ -139,19 +175,21 @@ class Pairs:
         self.human = np.asarray(human, dtype=int).reshape(-1, len(DIMENSIONS))
         self.cluster = np.asarray(cluster, dtype=int)
 
-    def select(self, dim: str | None, weights: np.ndarray | None = None) -> tuple[Any, Any]:
-        """Judge and human scores of one dimension (None: all four pooled), optionally
-        repeating each pair by its turn's bootstrap count."""
+    def select(self, dim: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """Judge and human scores of one dimension (None: all four pooled)."""
         if dim is None:
-            j, h = self.judge.reshape(-1), self.human.reshape(-1)
-            rep = None if weights is None else np.repeat(weights[self.cluster], len(DIMENSIONS))
-        else:
-            c = DIMENSIONS.index(dim)
-            j, h = self.judge[:, c], self.human[:, c]
-            rep = None if weights is None else weights[self.cluster]
-        if rep is None:
-            return j, h
-        return np.repeat(j, rep), np.repeat(h, rep)
+            return self.judge.reshape(-1), self.human.reshape(-1)
+        c = DIMENSIONS.index(dim)
+        return self.judge[:, c], self.human[:, c]
+
+    def table(self, dim: str | None, counts: np.ndarray) -> np.ndarray:
+        """The 6x6 (judge, human) table when turn i is drawn ``counts[i]`` times."""
+        j, h = self.select(dim)
+        w = counts[self.cluster]
+        if dim is None:
+            w = np.repeat(w, len(DIMENSIONS))
+        k = len(LEVELS)
+        return np.bincount(j * k + h, weights=w, minlength=k * k).reshape(k, k)
 
 
 def agreement(
@@ -178,7 +216,7 @@ def agreement(
         values = point_metrics(*pairs.select(dim))
 
         def stat(counts: np.ndarray, dim: str | None = dim) -> dict[str, float | None]:
-            return fast_metrics(*pairs.select(dim, counts))
+            return table_metrics(pairs.table(dim, counts))
 
         cis = bootstrap_clusters(len(pairs.items), stat, n_boot=n_boot, seed=seed + k)
         block = {m: {"value": values[m], "ci95": _as_list(cis.get(m))} for m in METRICS}
