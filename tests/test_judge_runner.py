@@ -317,3 +317,16 @@ def test_dataset_input_keeps_topics_for_breakdowns(tmp_path: Path) -> None:
     assert s["by_domain"]["food"]["tcc"] == 4.0
     no_image = next(j for j in js.judgements if j.turn == 1)
     assert no_image.icc == 0 and "has no image" in no_image.forced[0]
+
+
+def test_an_exported_answers_folder_is_judged(tmp_path: Path) -> None:
+    rows = [{"id": "a", "question": "q", "answer": "t", "image": "ok.png"}]
+    write_answers(tmp_path / "export", rows)
+    set_dir = run_judge(
+        tmp_path / "export",
+        RunConfig(),
+        tmp_path / "out",
+        models=Models(chat={"judge": ScriptedJudge()}),
+    )
+    [j] = load_judgements(set_dir)
+    assert j.sample_id == "a" and j.icc == 3

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from intersyn.engine.ray_cli import engine_options, engine_overrides
 from intersyn.errors import InputError
 from intersyn.schema import DIMENSIONS
 
@@ -26,6 +27,7 @@ _PATH = click.Path(path_type=Path)
 @click.option("--temperature", type=float, help="Sampling temperature of the judge.")
 @click.option("--limit", type=int, help="Judge at most this many more turns.")
 @click.option("--resume/--no-resume", default=True, help="Skip turns already judged (default).")
+@engine_options
 def judge(
     input_path: Path,
     config_path: Path | None,
@@ -36,6 +38,9 @@ def judge(
     temperature: float | None,
     limit: int | None,
     resume: bool,
+    engine: str | None,
+    address: str | None,
+    workers: int | None,
 ) -> None:
     """Score every turn of INPUT on TCC, ICC, IQ and ITS (integers 0-5).
 
@@ -45,6 +50,7 @@ def judge(
 
     \b
       intersyn judge answers.jsonl --image-dir imgs --config judge.yaml --out runs/judged -k 5
+      intersyn judge /shared/runs/a --config judge.yaml --out /shared/judged --engine ray
     """
     import asyncio
 
@@ -53,7 +59,9 @@ def judge(
     from intersyn.judge.store import load_set
     from intersyn.judge.summary import summarize
 
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, engine_overrides(engine, address, workers))
+    if cfg.engine == "ray":  # same judgement set layout: a rerun resumes across engines
+        from intersyn.engine.ray_judge import judge_on_ray as judge_async
     if not resume and out_dir.exists() and any(out_dir.iterdir()):
         raise InputError(
             f"{out_dir}: exists and is not empty; --no-resume never overwrites judgements "

@@ -69,6 +69,8 @@ def iter_items(path: str | Path, *, image_dir: str | Path | None = None) -> Iter
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: input not found (a dataset directory, a .parquet, or a .jsonl)")
+    if p.is_dir() and _answers_folder(p):
+        p = p / "answers.jsonl"  # the folder `intersyn export ... answers` writes
     if p.is_file() and p.suffix.lower() in (".jsonl", ".ndjson"):
         yield from _jsonl_items(p, Path(image_dir) if image_dir else p.parent)
     else:
@@ -76,6 +78,12 @@ def iter_items(path: str | Path, *, image_dir: str | Path | None = None) -> Iter
 
 
 # -- answers JSONL ---------------------------------------------------------------------------
+def _answers_folder(p: Path) -> bool:
+    if not (p / "answers.jsonl").is_file() or (p / "samples").is_dir():
+        return False
+    return not any(p.glob("*.parquet")) and not (p / "data").is_dir()
+
+
 @dataclass
 class _Row:
     line: int
