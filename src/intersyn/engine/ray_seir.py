@@ -166,7 +166,8 @@ def generate_on_ray(
         if n <= 0:
             raise ConfigError("give the number of samples (-n); the run directory has none")
     skip = store.done_ids() | (set() if retry_failed else set(store.failures()))
-    todo = [i for i in range(n) if sample_id(i) not in skip]
+    todo_count = sum(1 for i in range(n) if sample_id(i) not in skip)
+    todo = (i for i in range(n) if sample_id(i) not in skip)  # lazy: flat driver memory in n
     now = datetime.now(timezone.utc).isoformat()
     new_meta = {
         "format": "intersyn-run",
@@ -186,10 +187,10 @@ def generate_on_ray(
         "config": _public_config(cfg),
     }
     store.write_meta(new_meta)
-    result = GenerateResult(out_dir=out, requested=n, skipped=n - len(todo))
+    result = GenerateResult(out_dir=out, requested=n, skipped=n - todo_count)
     cache = str(Path(cfg.cache_path) if cfg.cache_path else out / "cache.sqlite")
     live = _LiveUsage()
-    view = ProgressView(len(todo), enabled=progress, models=live)  # type: ignore[arg-type]
+    view = ProgressView(todo_count, enabled=progress, models=live)  # type: ignore[arg-type]
 
     def on_outcome(o: Outcome) -> bool:
         live.update(o)
@@ -217,7 +218,7 @@ def generate_on_ray(
         spec = _WorkerSpec(cfg, str(out), cache, settings.spread_endpoints, painters)
         with view:
             report = run_on_ray(
-                seeds_for(cfg, res, iter(todo)),
+                seeds_for(cfg, res, todo),
                 functools.partial(_open_worker, spec),
                 _make_one,
                 item_id=_seed_id,
@@ -233,7 +234,7 @@ def generate_on_ray(
         if report is not None:
             result.usage = report.usage
         store.close()
-        complete = not result.budget_stopped and result.done + result.failed == len(todo)
+        complete = not result.budget_stopped and result.done + result.failed == todo_count
         new_meta.update(
             status="complete" if complete else "incomplete",
             updated_at=datetime.now(timezone.utc).isoformat(),
