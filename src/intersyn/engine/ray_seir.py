@@ -209,9 +209,11 @@ def generate_on_ray(
         view.update(result)
         return True
 
-    started = time.monotonic()
+    t0 = time.monotonic()
     report = None
     ray_started = connect(settings.address)
+    ray_start_s = time.monotonic() - t0
+    started = time.monotonic()  # the run itself, without starting a local Ray
     painters = None
     try:
         painters = start_painter_actors(cfg, settings.painter_actors, settings.painter_gpus)
@@ -240,6 +242,7 @@ def generate_on_ray(
             updated_at=datetime.now(timezone.utc).isoformat(),
             last_session={
                 "engine": "ray",
+                "ray_start_s": round(ray_start_s, 3),
                 "workers": report.workers if report else 0,
                 "worker_restarts": report.worker_restarts if report else 0,
                 "done": result.done,
