@@ -1,16 +1,21 @@
 """SynJudge figures: judging throughput against the scripted server, and the messy-reply corpus.
 
-    python benchmarks/bench_judge.py            # the issue's sizes (about a minute)
+    python benchmarks/bench_judge.py            # the issue's sizes (about three minutes)
     python benchmarks/bench_judge.py --quick    # a smoke run
 
-1. Throughput: the scripted OpenAI-compatible server on 127.0.0.1 answers each chat request
-   after 1 s and serves at most 64 at once (capacity 64), so no client can judge faster than
-   64 turns/s — the server-bound rate. ``intersyn judge`` (the real runner, gate, openai
-   backend, response cache and fsync'ed journal) judges N single-turn answers with images
-   (config: judge concurrency 64); the figure is measured rate / server-bound rate.
-   Also run with ``--samples 3`` (three draws per turn: 3 calls per turn).
+1. Throughput: the scripted OpenAI-compatible server on 127.0.0.1, in its own process as a
+   real model server would be, answers each chat request after 1 s and serves at most 64 at
+   once (capacity 64), so no client can make more than 64 calls/s — the server-bound rate.
+   ``run_judge`` (the real runner, gate, openai backend, response cache and fsync'ed journal)
+   judges 1,920 single-turn answers with images, with the judge's concurrency at 2x the
+   server's capacity (requests queue at the server, as with vLLM) and at 1x; the figure is
+   measured calls/s / server-bound calls/s, after a warm-up run (imports, connections).
+   Also run with ``--samples 3`` (three draws per turn: 3 calls per turn). Client and server
+   share this machine's 2 cores, so figures vary with other load; run it on a quiet machine.
 2. Corpus: every reply of tests/data/judge_replies/corpus.jsonl parsed; counts of well-formed
    replies parsed right, ill-formed replies left unparsed, and replies parsed wrong.
+3. Statistics: seconds for ``intersyn agree``'s numbers (8 metrics x 5 groups with 1,000
+   bootstrap resamples) on 4,000 turns x 3 annotators, and for the summary.
 
 Figures are printed and written to benchmarks/results/bench_judge.json.
 """
@@ -126,6 +131,50 @@ def throughput(
     }
 
 
+def agreement_speed(n: int = 4000, annotators: int = 3, n_boot: int = 1000) -> dict[str, Any]:
+    """Seconds for ``compare`` (8 metrics x 5 groups, bootstrap CIs) and the summary."""
+    import numpy as np
+
+    from intersyn.judge.agreement import compare
+    from intersyn.judge.summary import summarize
+    from intersyn.schema import DIMENSIONS, Judgement, Rating
+
+    rng = np.random.default_rng(0)
+    js = [
+        Judgement(
+            sample_id=f"s{i}",
+            turn=0,
+            judge_model="m",
+            rubric_version="r@1",
+            **{d: int(rng.integers(0, 6)) for d in DIMENSIONS},
+        )
+        for i in range(n)
+    ]
+    rs = [
+        Rating(
+            sample_id=f"s{i}",
+            turn=0,
+            annotator=f"a{a}",
+            **{d: int(rng.integers(0, 6)) for d in DIMENSIONS},
+        )
+        for i in range(n)
+        for a in range(annotators)
+    ]
+    start = time.perf_counter()
+    compare({"m": js}, rs, n_boot=n_boot)
+    agree_s = time.perf_counter() - start
+    start = time.perf_counter()
+    summarize(js, n_boot=n_boot)
+    summary_s = time.perf_counter() - start
+    return {
+        "turns": n,
+        "annotators": annotators,
+        "n_boot": n_boot,
+        "agree_s": round(agree_s, 2),
+        "summary_s": round(summary_s, 2),
+    }
+
+
 def corpus() -> dict[str, Any]:
     from intersyn.judge.parse import parse_reply
 
@@ -169,6 +218,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "machine": f"{platform.machine()}, {platform.python_version()}, 2 cores",
         "corpus": corpus(),
+        "agreement_speed": agreement_speed(),
     }
     with scripted_server(latency, capacity) as url:
         throughput(url, 64, 1, capacity, latency, capacity)  # warm-up: imports, connections
@@ -184,6 +234,11 @@ def main() -> None:
         f"corpus: {c['replies']} replies; well-formed parsed right {c['well_formed_parsed_right']}"
         f"/{c['well_formed']}; ill-formed unparsed {c['ill_formed_unparsed']}/{c['ill_formed']}; "
         f"parsed wrong {c['parsed_wrong']}; {c['parse_us_per_reply']} µs per reply"
+    )
+    a = result["agreement_speed"]
+    print(
+        f"agree: {a['turns']} turns x {a['annotators']} annotators, {a['n_boot']} bootstrap "
+        f"resamples: {a['agree_s']} s; summary {a['summary_s']} s"
     )
     for key in runs:
         r = result[key]

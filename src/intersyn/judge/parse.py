@@ -37,10 +37,9 @@ from intersyn.schema import DIMENSIONS
 #: JSON schema sent to servers that support constrained output.
 SCORE_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {
-        **{d: {"type": "integer", "minimum": 0, "maximum": 5} for d in DIMENSIONS},
-        "reason": {"type": "string"},
-    },
+    # Only the four integers: constrained decoding then spends a handful of tokens, and a
+    # small token budget never cuts a reply in the middle of a free-text field.
+    "properties": {d: {"type": "integer", "minimum": 0, "maximum": 5} for d in DIMENSIONS},
     "required": list(DIMENSIONS),
     "additionalProperties": False,
 }
