@@ -149,6 +149,7 @@ def test_agree_cli_two_judges_and_annotators(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert "s999#0" in res.output and "judge-a" in res.output and "judge-b" in res.output
+    assert "judges side by side" in res.output
     result = json.loads((tmp_path / "agree" / "agreement.json").read_text())
     a = result["judges"]["judge-a"]["dimensions"]
     assert a["tcc"]["exact"]["value"] == 0.5  # equal to ann1 on every turn, to ann2 on none

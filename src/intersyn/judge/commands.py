@@ -287,6 +287,8 @@ def print_agreement(console: Any, result: dict[str, Any]) -> None:
             cells = [f"{_f(b[m]['value'])}\n{_ci(b[m]['ci95'], 2)}" for b in blocks]
             t.add_row("A@1" if m == "a1" else m.upper(), *cells)
         console.print(t)
+    if len(result["judges"]) > 1:
+        _side_by_side(console, result)
     ia = result["inter_annotator"]
     if ia.get("note"):
         console.print(f"inter-annotator: {ia['note']}")
@@ -306,3 +308,20 @@ def print_agreement(console: Any, result: dict[str, Any]) -> None:
     for row in ia["pairwise"]:
         p.add_row(row["a"], row["b"], str(row["n"]), *(_f(row[d]["a1"]) for d in DIMENSIONS))
     console.print(p)
+
+
+def _side_by_side(console: Any, result: dict[str, Any]) -> None:
+    """Judges next to each other: RMSE and A@1 per dimension (lower RMSE, higher A@1 win)."""
+    from rich.table import Table
+
+    t = Table(title="judges side by side: RMSE / A@1")
+    t.add_column("dim")
+    for name in result["judges"]:
+        t.add_column(name, justify="right")
+    for g in [*DIMENSIONS, "overall"]:
+        cells = []
+        for res in result["judges"].values():
+            b = res["overall"] if g == "overall" else res["dimensions"][g]
+            cells.append(f"{_f(b['rmse']['value'])} / {_f(b['a1']['value'])}")
+        t.add_row(g.upper() if g != "overall" else g, *cells)
+    console.print(t)
