@@ -309,3 +309,39 @@ def test_judge_without_judge_role_is_a_clean_error(tmp_path: Path) -> None:
         cli, ["judge", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o")]
     )
     assert res.exit_code == 1 and "input not found" in res.output
+
+
+def test_k_draws_reach_the_server_seeded_at_temperature_and_replay_from_cache(
+    tmp_path: Path,
+) -> None:
+    answers = _answers(tmp_path / "in", 4)
+
+    def by_seed(body: dict[str, Any]) -> str:
+        v = int(body["seed"]) % 6
+        return json.dumps({"tcc": v, "icc": 5 - v, "iq": 3, "its": 3})
+
+    out = tmp_path / "out"
+    with ScriptedServer(responder=by_seed) as srv:
+        cfg = _config(tmp_path, srv.base_url)
+        args = ["judge", str(answers), "--config", str(cfg), "--out", str(out), "--samples", "3"]
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0, res.output
+        first = list(srv.requests)
+        assert len(first) == 12 and len({r["seed"] for r in first}) == 12
+        assert all(r["temperature"] == 0.7 for r in first)
+        assert "instability" in res.output
+        js = {j.sample_id: j for j in load_judgements(out)}
+        for j in js.values():
+            assert len(j.draws) == 3 and len(j.raw) == 3 and j.spread is not None
+            assert j.iq == 3 and j.spread["iq"] == 0.0
+        # The same command again: everything is done, nothing is sent.
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0 and len(srv.requests) == 12 and "skipped 4" in res.output
+        # Judgements lost (not the cache): the paid-for draws replay from the cache.
+        for part in out.rglob("judgements-*.jsonl"):
+            part.unlink()
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0, res.output
+        assert len(srv.requests) == 12
+    again = {j.sample_id: j for j in load_judgements(out)}
+    assert {k: j.draws for k, j in again.items()} == {k: j.draws for k, j in js.items()}

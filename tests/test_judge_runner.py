@@ -330,3 +330,41 @@ def test_an_exported_answers_folder_is_judged(tmp_path: Path) -> None:
     )
     [j] = load_judgements(set_dir)
     assert j.sample_id == "a" and j.icc == 3
+
+
+def test_budget_stops_the_run_cleanly_and_a_rerun_finishes(tmp_path: Path) -> None:
+    from intersyn.errors import BudgetExceeded
+
+    rows = [{"id": f"s{i}", "question": "q", "answer": "t", "image": "ok.png"} for i in range(10)]
+    answers = write_answers(tmp_path, rows)
+    calls = [0]
+
+    def pay(m: list[ChatMessage], p: Any, s: Any) -> str:
+        calls[0] += 1
+        if calls[0] > 3:
+            raise BudgetExceeded("budget_usd 1.00 reached")
+        return GOOD
+
+    with pytest.raises(BudgetExceeded):
+        judge(tmp_path, answers, ScriptedJudge(pay))
+    parts = list((tmp_path / "out").rglob("judgements-*.jsonl"))
+    kept = [json.loads(x) for p in parts for x in p.read_text().splitlines()]
+    assert len(kept) == 3 and all(r["status"] == "ok" for r in kept)  # no error records
+    js = judge(tmp_path, answers, ScriptedJudge())
+    assert sorted(j.sample_id for j in js) == sorted(r["id"] for r in rows)
+
+
+def test_a_dead_endpoint_stops_early_instead_of_recording_every_turn(tmp_path: Path) -> None:
+    from intersyn.errors import ModelError
+
+    rows = [{"id": f"s{i:03d}", "question": "q", "answer": "t", "image": None} for i in range(100)]
+    answers = write_answers(tmp_path, rows)
+    dead = ScriptedJudge(fail=lambda m: True)
+    with pytest.raises(ModelError, match="judge calls all failed"):
+        run_judge(
+            answers,
+            RunConfig(max_in_flight=2),
+            tmp_path / "out",
+            models=Models(chat={"judge": dead}),
+        )
+    assert 16 <= len(dead.calls) < 40

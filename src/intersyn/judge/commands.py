@@ -9,10 +9,12 @@ from typing import Any
 import click
 
 from intersyn.engine.ray_cli import engine_options, engine_overrides
-from intersyn.errors import InputError
+from intersyn.errors import BudgetExceeded, InputError
 from intersyn.schema import DIMENSIONS
 
 _PATH = click.Path(path_type=Path)
+#: Exit status when the spending budget stopped the run (as `intersyn generate`).
+EXIT_BUDGET = 3
 
 
 @click.command()
@@ -75,19 +77,26 @@ def judge(
             n[0] += 1
             status.update(f"judging… {n[0]} turns")
 
-        run = asyncio.run(
-            judge_async(
-                input_path,
-                cfg,
-                out_dir,
-                samples=samples,
-                image_dir=image_dir,
-                rubric_path=rubric,
-                temperature=temperature,
-                limit=limit,
-                on_judged=tick,
+        try:
+            run = asyncio.run(
+                judge_async(
+                    input_path,
+                    cfg,
+                    out_dir,
+                    samples=samples,
+                    image_dir=image_dir,
+                    rubric_path=rubric,
+                    temperature=temperature,
+                    limit=limit,
+                    on_judged=tick,
+                )
             )
-        )
+        except BudgetExceeded as e:
+            console.print(
+                f"[yellow]budget reached after {n[0]} turns: {e}[/]\nEvery judgement made is "
+                "kept; rerun the same command (with a larger budget) to continue."
+            )
+            raise SystemExit(EXIT_BUDGET) from None
     counts = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())) or "nothing to do"
     console.print(f"judgement set: {run.path}  ({counts})")
     if run.mode == "caption-proxy":

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from intersyn.config import RunConfig
-from intersyn.errors import ConfigError, InputError
+from intersyn.errors import BudgetExceeded, ConfigError, InputError, ModelError
 from intersyn.judge.items import ImageLoad, JudgeItem, iter_items
 from intersyn.judge.parse import SCORE_SCHEMA, ParseResult, parse_reply
 from intersyn.judge.prompts import JudgePrompts, build_messages, load_prompts, repair_messages
@@ -44,6 +44,10 @@ from intersyn.schema import DIMENSIONS, Judgement
 ROLE = "judge"
 #: Temperature of the draws when ``samples > 1`` and neither the config nor the caller sets one.
 DEFAULT_SAMPLING_TEMPERATURE = 0.7
+
+#: Stop after this many turns in a row failed with no success at all (a dead endpoint, a
+#: wrong key): recording thousands of errors helps nobody.
+DEAD_AFTER = 16
 
 NO_TEXT_DIMS = ("tcc", "its")
 NO_IMAGE_DIMS = ("icc", "iq", "its")
@@ -130,7 +134,10 @@ async def judge_async(
         cache = Path(cfg.cache_path) if cfg.cache_path else out / "cache.sqlite"
         cfg.role(ROLE)  # a clear error when the config has no judge section
         out.mkdir(parents=True, exist_ok=True)
-        models = Models.from_config(cfg, cache_path=cache)
+        # Only the judge's backend: judging never loads a writer model or a painter.
+        models = Models.from_config(
+            cfg, cache_path=cache, usage_path=out / "usage.json", roles=[ROLE]
+        )
     try:
         if not models.has(ROLE):
             raise ConfigError("no judge model: add a `judge:` section to the config")
@@ -196,10 +203,24 @@ async def _judge_all(
     tasks: set[asyncio.Task[None]] = set()
 
     write_lock = asyncio.Lock()
+    stop: list[BaseException] = []  # set when the run must end early (budget, dead endpoint)
+    failing = [0]  # consecutive turns whose every call failed, with no success yet
 
     async def one(item: JudgeItem) -> None:
         try:
-            j = await judge_item(item, s)
+            try:
+                j = await judge_item(item, s)
+            except BudgetExceeded as e:
+                stop.append(e)
+                return
+            failing[0] = failing[0] + 1 if j.status == "error" else 0
+            if failing[0] >= DEAD_AFTER and run.counts["ok"] + run.counts["unparsed"] == 0:
+                stop.append(
+                    ModelError(
+                        f"the first {failing[0]} judge calls all failed ({j.error}); stopping. "
+                        "Nothing judged is lost: fix the endpoint or config and rerun."
+                    )
+                )
             # fsync in a worker thread, one write at a time: the event loop keeps serving
             # replies while a judgement is made durable (it is counted only after).
             async with write_lock:
@@ -214,6 +235,8 @@ async def _judge_all(
 
     scheduled = 0
     for item in iter_items(input_path, image_dir=image_dir):
+        if stop:
+            break
         if item.key in seen:
             run.counts["duplicate"] += 1
             continue
@@ -230,6 +253,8 @@ async def _judge_all(
         task.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.gather(*tasks)
+    if stop:
+        raise stop[0]
 
 
 def draw_seed(base: int, sample_id: str, turn: int, draw: int) -> int:
@@ -329,6 +354,8 @@ async def _draw(
         if second.ok:
             return second, texts, None
         return ParseResult(None, f"{result.error}; after repair: {second.error}"), texts, None
+    except BudgetExceeded:
+        raise  # the run stops cleanly; this turn stays undone and a rerun judges it
     except Exception as e:  # a failed call is recorded as status=error and retried on rerun
         return None, texts, f"judge call failed: {type(e).__name__}: {e}"
 
