@@ -116,7 +116,12 @@ def test_hard_rules_are_applied_in_code_with_reasons(tmp_path: Path) -> None:
         assert js[sid].status == "ok"
     assert "has no image" in js["noimage"].forced[0]
     assert "gone.png" in js["missing"].forced[0] and "not found" in js["missing"].forced[0]
-    assert "corrupt" in js["corrupt"].forced[0] and "corrupt.png" in (js["corrupt"].error or "")
+    assert "corrupt" in js["corrupt"].forced[0] and "corrupt.png" in js["corrupt"].forced[0]
+    assert js["corrupt"].error is None  # the call worked: the reason lives in `forced`
+    from intersyn.judge.runner import image_problem
+
+    assert image_problem(js["missing"]).startswith("image file 'gone.png' not found")  # type: ignore[union-attr]
+    assert image_problem(js["noimage"]) is None
     assert js["nothing"].scores() == dict.fromkeys(("tcc", "icc", "iq", "its"), 0)
     assert len(backend.calls) == 4  # nothing left to judge → no call
 

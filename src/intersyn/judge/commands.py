@@ -99,6 +99,11 @@ def judge(
             raise SystemExit(EXIT_BUDGET) from None
     counts = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())) or "nothing to do"
     console.print(f"judgement set: {run.path}  ({counts})")
+    if run.first_error:
+        console.print(
+            f"[red]{run.counts['error']} turns failed (rerun to retry them); first: "
+            f"{run.first_error}[/]"
+        )
     if run.mode == "caption-proxy":
         console.print("[yellow]the judge cannot see images: caption-proxy mode (marked)[/]")
     if run.image_problems:

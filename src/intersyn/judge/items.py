@@ -29,6 +29,9 @@ from intersyn.data.store import safe_join
 from intersyn.errors import InputError, IntersynError
 from intersyn.schema import Sample, TopicPath
 
+#: The reason recorded when an answer simply has no image (not a problem to report).
+NO_IMAGE_GIVEN = "the answer has no image"
+
 
 @dataclass(frozen=True)
 class ImageLoad:
@@ -174,7 +177,7 @@ def _jsonl_items(path: Path, image_dir: Path) -> Iterator[JudgeItem]:
 def _file_loader(image_dir: Path, rel: str | None, where: str) -> Callable[[], ImageLoad]:
     def load() -> ImageLoad:
         if rel is None:
-            return ImageLoad(None, "the answer has no image")
+            return ImageLoad(None, NO_IMAGE_GIVEN)
         try:
             full = safe_join(image_dir, rel)
         except IntersynError as e:
@@ -247,7 +250,7 @@ def _dataset_loader(ds: Any, sample: Sample, turn: int, declared: bool) -> Calla
         except (IntersynError, OSError) as e:
             return ImageLoad(None, f"image {what} cannot be read: {e}")
         if data is None:
-            reason = f"image {what} is missing" if declared else "the answer has no image"
+            reason = f"image {what} is missing" if declared else NO_IMAGE_GIVEN
             return ImageLoad(None, reason)
         return checked_image(data, what)
 

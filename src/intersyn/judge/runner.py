@@ -32,7 +32,7 @@ from typing import Any
 
 from intersyn.config import RunConfig
 from intersyn.errors import BudgetExceeded, ConfigError, InputError, ModelError
-from intersyn.judge.items import ImageLoad, JudgeItem, iter_items
+from intersyn.judge.items import NO_IMAGE_GIVEN, ImageLoad, JudgeItem, iter_items
 from intersyn.judge.parse import SCORE_SCHEMA, ParseResult, parse_reply
 from intersyn.judge.prompts import JudgePrompts, build_messages, load_prompts, repair_messages
 from intersyn.judge.rubric import Rubric, load_rubric
@@ -50,6 +50,7 @@ DEFAULT_SAMPLING_TEMPERATURE = 0.7
 DEAD_AFTER = 16
 
 NO_TEXT_DIMS = ("tcc", "its")
+NO_IMAGE_PREFIX = "no image ("
 NO_IMAGE_DIMS = ("icc", "iq", "its")
 
 
@@ -61,6 +62,8 @@ class JudgeRun:
     counts: Counter[str] = field(default_factory=Counter)
     image_problems: list[str] = field(default_factory=list)
     mode: str = "vision"
+    #: The first failed call's message (the rest usually say the same).
+    first_error: str | None = None
 
 
 @dataclass
@@ -226,8 +229,11 @@ async def _judge_all(
             async with write_lock:
                 await asyncio.to_thread(store.append, j, item.topic)
             run.counts[j.status] += 1
-            if j.error and j.error.startswith("image:"):
-                run.image_problems.append(f"{item.sample_id} turn {item.turn}: {j.error[7:]}")
+            if j.status == "error" and run.first_error is None:
+                run.first_error = f"{item.sample_id} turn {item.turn}: {j.error}"
+            problem = image_problem(j)
+            if problem:
+                run.image_problems.append(f"{item.sample_id} turn {item.turn}: {problem}")
             if on_judged is not None:
                 on_judged(j)
         finally:
@@ -276,11 +282,8 @@ async def judge_item(item: JudgeItem, s: _Settings) -> Judgement:
         "mode": "vision" if s.vision else "caption-proxy",
         "forced": forced,
     }
-    image_error = f"image: {image.reason}" if _image_problem(image) else None
     if not required:  # nothing left for a judge to score
-        return Judgement.model_validate(
-            {**base, **dict.fromkeys(DIMENSIONS, 0), "error": image_error}
-        )
+        return Judgement.model_validate({**base, **dict.fromkeys(DIMENSIONS, 0)})
     messages = build_messages(item, image, s.rubric, s.prompts, vision=s.vision)
     outcomes = await asyncio.gather(
         *(_draw(item, messages, required, s, i) for i in range(s.samples))
@@ -302,13 +305,18 @@ async def judge_item(item: JudgeItem, s: _Settings) -> Judgement:
             "raw": raw,
             "draws": draws if s.samples > 1 else [],
             "spread": _spread(draws) if s.samples > 1 else None,
-            "error": "; ".join(x for x in (image_error, note) if x) or None,
+            "error": note,
         }
     )
 
 
-def _image_problem(image: ImageLoad) -> bool:
-    return image.data is None and bool(image.reason) and "has no image" not in str(image.reason)
+def image_problem(j: Judgement) -> str | None:
+    """Why a turn was judged as having no image when its answer named one (missing file,
+    corrupt file, refused path), from the hard rule recorded in ``forced``; else None."""
+    for rule in j.forced:
+        if rule.startswith(NO_IMAGE_PREFIX) and NO_IMAGE_GIVEN not in rule:
+            return rule[len(NO_IMAGE_PREFIX) : rule.rfind("): ")]
+    return None
 
 
 def _hard_rules(item: JudgeItem, image: ImageLoad) -> tuple[list[str], set[str]]:
@@ -318,7 +326,7 @@ def _hard_rules(item: JudgeItem, image: ImageLoad) -> tuple[list[str], set[str]]
         forced.append("no text: tcc=its=0")
         dims.update(NO_TEXT_DIMS)
     if image.data is None:
-        forced.append(f"no image ({image.reason}): icc=iq=its=0")
+        forced.append(f"{NO_IMAGE_PREFIX}{image.reason}): icc=iq=its=0")
         dims.update(NO_IMAGE_DIMS)
     return forced, dims
 
