@@ -345,3 +345,51 @@ def test_k_draws_reach_the_server_seeded_at_temperature_and_replay_from_cache(
         assert len(srv.requests) == 12
     again = {j.sample_id: j for j in load_judgements(out)}
     assert {k: j.draws for k, j in again.items()} == {k: j.draws for k, j in js.items()}
+
+
+def test_summary_breaks_down_by_the_datasets_topics(tmp_path: Path) -> None:
+    from intersyn.config import RunConfig
+    from intersyn.data.store import RunStore
+    from intersyn.judge.runner import run_judge
+    from intersyn.models.gate import Models
+    from intersyn.schema import Sample, TopicPath, Turn
+    from tests.test_judge_runner import ScriptedJudge
+
+    store = RunStore(tmp_path / "run")
+    for i, (domain, category) in enumerate(
+        [("Food", "Bread"), ("Food", "Cheese"), ("Space", "Moons")]
+    ):
+        ref = store.put_image(f"d{i}", "t0", png())
+        turn = Turn(index=0, question="q", answer="a", caption="c", image=ref)
+        store.commit(
+            Sample(
+                id=f"d{i}",
+                topic=TopicPath(domain=domain, category=category, topic="t"),
+                turns=[turn],
+            )
+        )
+    store.close()
+    run_judge(
+        tmp_path / "run",
+        RunConfig(),
+        tmp_path / "out",
+        models=Models(chat={"judge": ScriptedJudge()}),
+    )
+    out_json = tmp_path / "s.json"
+    res = CliRunner().invoke(
+        cli,
+        [
+            "summary",
+            str(tmp_path / "out"),
+            "--dataset",
+            str(tmp_path / "run"),
+            "--json",
+            str(out_json),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    s = json.loads(out_json.read_text())
+    assert s["by_domain"]["Food"]["n"] == 2 and s["by_domain"]["Space"]["n"] == 1
+    assert set(s["by_category"]) == {"Food / Bread", "Food / Cheese", "Space / Moons"}
+    assert s["overall"]["mean"] == (4 + 3 + 5 + 2) / 4
+    assert "by domain" in res.output
