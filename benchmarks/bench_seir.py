@@ -6,7 +6,8 @@
 1. Throughput: chat latency 300 ms (capacity 64), images 1 s (capacity 16); 500 single-turn
    samples, K = 3. intersyn (many samples in flight) against a sequential runner that makes
    the same calls one at a time (one sample after another, each call awaited before the next,
-   as the public reference scripts do), measured on a smaller n; the ratio of their rates is
+   as the public reference scripts do: `max_in_flight: 1`), measured on a smaller n;
+   intersyn runs with max_in_flight = chat capacity + 2 × image capacity (docs/seir.md); the ratio of their rates is
    the speedup. Efficiency = the server-bound ideal time (calls × latency / capacity, for the
    busier of the two servers, from the calls this run really made) / the measured time.
 2. Memory: 20,000 single-turn samples against a zero-latency server with the preview painter;
@@ -115,7 +116,7 @@ def throughput(n: int, n_seq: int, work: Path) -> dict[str, Any]:
             "base_url": images.base_url,
             "limits": {"concurrency": img_cap, "timeout_s": 60},
         }
-        cfg = _config(chat.base_url, painter, k=3, in_flight=4 * (chat_cap + img_cap))
+        cfg = _config(chat.base_url, painter, k=3, in_flight=chat_cap + 2 * img_cap)
         c0, i0 = chat.stats.served, images.stats.served
         t_par, r_par = _run(cfg, work / "parallel", n)
         chat_calls, img_calls = chat.stats.served - c0, images.stats.served - i0
