@@ -242,25 +242,21 @@ def quickstart(out: str, n: int, turns: str, k: int, resume: bool) -> None:
     )
 
 
-def _judge_and_report(cfg: RunConfig, root: Path, result: Any) -> tuple[Path | None, Path | None]:
-    """Judge the run and build the report when those parts are installed (issues 5 and 6)."""
+def _judge_and_report(cfg: RunConfig, root: Path, result: Any) -> tuple[Path | None, Path]:
+    """Judge the run's samples (caption-proxy SynJudge) and build the HTML report."""
+    from intersyn.judge.runner import run_judge
+    from intersyn.report.html import build_report
+
     dataset = result.dataset.parent if result.dataset is not None else root / "run"
     judged: Path | None = None
-    report: Path | None = None
-    try:
-        from intersyn.judge.runner import run_judge
-    except ImportError as e:
-        click.echo(f"judging skipped: the judge is not available ({e})")
-        return None, None
-    click.echo("judging the samples (TCC, ICC, IQ, ITS; caption-proxy: the judge sees no image)…")
-    judged = run_judge(dataset, cfg, root / "judged")
-    try:
-        from intersyn.report.html import build_report
-    except ImportError as e:
-        click.echo(f"report skipped: the report builder is not available ({e})")
-        return judged, None
-    report = build_report(dataset, judged, root / "report")
-    return judged, report
+    if result.done:
+        click.echo(
+            "judging the samples (TCC, ICC, IQ, ITS; caption-proxy: the judge sees no image)…"
+        )
+        judged = run_judge(dataset, cfg, root / "judged")
+    else:
+        click.echo("judging skipped: no sample was finished")
+    return judged, build_report(dataset, judged, root / "report")
 
 
 # -- topics --------------------------------------------------------------------------------

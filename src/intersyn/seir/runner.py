@@ -310,10 +310,8 @@ def _reason(error: BaseException | None) -> str:
 
 def _finalize(out: Path) -> tuple[Path | None, str]:
     """Write the Parquet shards of the run (intersyn.data.parquet.finalize)."""
-    try:
-        from intersyn.data.parquet import finalize
-    except ImportError as e:  # the data layer is being built in parallel (issue 2)
-        return None, f"Parquet not written: {e}"
+    from intersyn.data.parquet import finalize
+
     shards = finalize(out)
     return out / "data", f"{len(shards)} Parquet shard(s) in {out / 'data'}"
 
