@@ -199,11 +199,39 @@ async def test_ar_garbage_is_repaired_once(tmp_path: Path) -> None:
 async def test_ar_unrepairable_fails_the_sample_with_a_reason(tmp_path: Path) -> None:
     def writer(call: Call) -> str:
         if call.kind == "answer":
-            return json.dumps({"answer": "Only text.", "caption": ""})
+            return json.dumps({"answer": "", "caption": "An owl"})
         return default_respond(call)
 
     ctx = _ctx(tmp_path, models(writer=ScriptedChat(writer)))
-    with pytest.raises(SampleFailed, match=r"turn 0 answer: .*caption is empty"):
+    with pytest.raises(SampleFailed, match=r"turn 0 answer: .*answer is empty"):
+        await make_sample(_seed(), ctx)
+
+
+async def test_ar_empty_caption_is_asked_for_on_its_own(tmp_path: Path) -> None:
+    def writer(call: Call) -> str:
+        if call.kind == "answer":
+            return json.dumps({"answer": "Owls hunt at dusk.", "caption": ""})
+        if call.kind == "caption":
+            return json.dumps({"caption": "A snowy owl gliding over a field at dusk"})
+        return default_respond(call)
+
+    w = ScriptedChat(writer)
+    ctx = _ctx(tmp_path, models(writer=w), k=0)
+    t = (await make_sample(_seed(), ctx)).turns[0]
+    assert (t.answer, t.caption) == (
+        "Owls hunt at dusk.",
+        "A snowy owl gliding over a field at dusk",
+    )
+    ar = [r for r in t.trace if r.stage == "answer"]
+    assert ar[0].critic_mode == "rule" and ar[0].note == "The caption is empty: write the caption."
+
+    def never(call: Call) -> str:
+        if call.kind in ("answer", "caption"):
+            return json.dumps({"answer": "Owls.", "caption": ""})
+        return default_respond(call)
+
+    ctx = _ctx(tmp_path / "b", models(writer=ScriptedChat(never)), k=1)
+    with pytest.raises(SampleFailed, match=r"turn 0 answer: still invalid .*caption is empty"):
         await make_sample(_seed(), ctx)
 
 

@@ -161,10 +161,12 @@ _SECTION = re.compile(
 )
 
 
-def answer_caption(text: str) -> tuple[str, str]:
+def answer_caption(text: str, *, allow_empty_caption: bool = False) -> tuple[str, str]:
     """Split an AR reply into (answer text, caption): JSON first, labelled sections next.
 
     Raises ParseError when either part is missing or empty (never a silently empty field).
+    ``allow_empty_caption`` accepts an empty caption beside a real answer, for a caller that
+    then asks for the caption on its own (AR does, and fails the sample if that fails too).
     """
     obj = json_object(text)
     if obj is None and text.lstrip().startswith("{"):
@@ -173,7 +175,7 @@ def answer_caption(text: str) -> tuple[str, str]:
         answer, caption = obj.get("answer"), obj.get("caption")
         if isinstance(answer, str) and isinstance(caption, str):
             answer, caption = answer.strip(), _clean(caption)
-            if answer and caption:
+            if answer and (caption or allow_empty_caption):
                 return answer, caption
             missing = "answer" if not answer else "caption"
             raise ParseError(f"the reply's {missing} is empty")

@@ -172,7 +172,8 @@ async def question_refinement(ctx: SeirContext, tc: TurnContext, template: str) 
 
 
 def _read_answer(text: str) -> Draft:
-    answer, caption = parse.answer_caption(text)
+    # An empty caption beside a real answer is flagged by the rules and asked for on its own.
+    answer, caption = parse.answer_caption(text, allow_empty_caption=True)
     return Draft(answer, caption)
 
 
@@ -208,6 +209,23 @@ async def answer_refinement(ctx: SeirContext, tc: TurnContext, question: str) ->
         return _merge(rules(d), parse.critique(reply.text), "text")
 
     async def revise(d: Draft, ev: Evaluation, k: int) -> Draft:
+        if not (d.caption or "").strip():  # a focused request for the missing caption
+            caption = await ctx.ask_parsed(
+                tc,
+                "writer",
+                "caption_revise",
+                {
+                    "question": question,
+                    "answer": d.text,
+                    "caption": "",
+                    "suggestions": ev.suggestions,
+                },
+                parser=lambda text: parse.field_text(text, "caption", ("image caption",)),
+                schema=parse.CAPTION_SCHEMA,
+                purpose=f"ar.caption.{k}",
+                what=where,
+            )
+            return Draft(d.text, caption)
         return await ctx.ask_parsed(
             tc,
             "writer",
