@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +45,28 @@ def artifacts_dir() -> Path:
     """A folder kept after the run for screenshots and other test artefacts."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """A real Ray cluster: a head node and a second worker node (own raylets), one CPU each.
+
+    Started once per test session, by the first Ray test that asks for it, and stopped at
+    the end of the session (so CI starts and stops it). The driver is connected to it, so
+    ``run_on_ray`` and the ``--engine ray`` commands run there without starting their own.
+    """
+    require("ray")
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
+    cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, log_to_driver=False)
+    cluster.wait_for_nodes()
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

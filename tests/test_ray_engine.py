@@ -21,7 +21,6 @@ import pytest
 from intersyn.data.journal import read_jsonl_tolerant
 from intersyn.data.store import RunStore
 from intersyn.schema import Sample, TopicPath
-from tests.conftest import require
 
 pytestmark = pytest.mark.ray
 
@@ -73,36 +72,6 @@ def _raw_ids(run_dir: Path) -> Counter[str]:
 
 def _expected(n: int) -> set[str]:
     return {_sid(i) for i in range(n) if i % 50 != 49}
-
-
-_CLUSTER: dict[str, object] = {"users": 0}
-
-
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """A real Ray cluster: a head node and a second worker node (own raylets), one CPU each.
-
-    Started once per test session (other Ray test modules import this fixture) and stopped
-    by the last user, so CI starts and stops it.
-    """
-    require("ray")
-    import ray
-    from ray.cluster_utils import Cluster
-
-    if _CLUSTER["users"] == 0:
-        cluster = Cluster(
-            initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
-        )
-        cluster.add_node(num_cpus=1)
-        ray.init(address=cluster.address, log_to_driver=False)
-        cluster.wait_for_nodes()
-        _CLUSTER["cluster"] = cluster
-    _CLUSTER["users"] = int(_CLUSTER["users"]) + 1  # type: ignore[call-overload]
-    yield _CLUSTER["cluster"]
-    _CLUSTER["users"] = int(_CLUSTER["users"]) - 1  # type: ignore[call-overload]
-    if _CLUSTER["users"] == 0:
-        ray.shutdown()
-        _CLUSTER.pop("cluster").shutdown()  # type: ignore[attr-defined]
 
 
 def test_every_item_done_once_across_two_nodes(ray_cluster, tmp_path: Path) -> None:

@@ -22,7 +22,6 @@ from intersyn.engine.ray_endpoints import pick_endpoint, spread_endpoints
 from intersyn.engine.ray_engine import WorkerInfo, merge_usage
 from intersyn.testing.server import ScriptedServer
 from tests.fixtures.seir.doubles import TEMPLATES, TOPICS
-from tests.test_ray_engine import ray_cluster  # noqa: F401 - the shared session cluster
 
 LIMITS = {"concurrency": 16, "timeout_s": 10.0, "max_retries": 4, "backoff_base_s": 0.01}
 

@@ -17,7 +17,6 @@ from intersyn.cli import cli
 from intersyn.data.journal import read_jsonl_tolerant
 from intersyn.judge.store import find_sets, load_judgements
 from intersyn.testing.server import ScriptedServer
-from tests.test_ray_engine import ray_cluster  # noqa: F401 - the shared session cluster
 from tests.test_ray_generate import LIMITS, _cfg, _gen
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
