@@ -138,6 +138,95 @@ async def test_identical_calls_in_flight_are_made_once(tmp_path: Path) -> None:
     assert sum(r.usage.cached for r in replies) == 7
 
 
+class ScriptedChat(FakeChat):
+    """Replies from a list, in order (each a text, or (text, finish_reason))."""
+
+    def __init__(self, replies: list[str | tuple[str, str]]) -> None:
+        super().__init__()
+        self.replies = list(replies)
+
+    async def chat(self, messages: list[ChatMessage], **kw: Any) -> ChatResult:
+        self.calls += 1
+        reply = self.replies.pop(0)
+        text, finish = reply if isinstance(reply, tuple) else (reply, "stop")
+        return ChatResult(text=text, usage=Usage(10, 5), model=self.model, finish_reason=finish)
+
+
+async def test_refresh_does_not_replay_an_unusable_cached_reply(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    first = Models(chat={"w": ScriptedChat(["not json"])}, cache=path)
+    bad = await first.chat("w", _msg(), seed=3)
+    await first.aclose()
+    # A rerun: the plain call replays the unusable reply; a refresh asks the model again.
+    backend = ScriptedChat(['{"answer": "ok"}'])
+    rerun = Models(chat={"w": backend}, cache=path)
+    replayed = await rerun.chat("w", _msg(), seed=3)
+    fresh = await rerun.chat("w", _msg(), seed=3, cache="refresh")
+    await rerun.aclose()
+    assert bad.text == replayed.text == "not json" and replayed.usage.cached
+    assert fresh.text == '{"answer": "ok"}' and not fresh.usage.cached
+    assert backend.calls == 1
+    # The fresh reply took the old one's place: the next run replays it.
+    later = Models(chat={"w": ScriptedChat([])}, cache=path)
+    again = await later.chat("w", _msg(), seed=3)
+    await later.aclose()
+    assert again.text == '{"answer": "ok"}' and again.usage.cached
+    report = rerun.usage_report()["roles"]["w"]
+    assert (report["calls"], report["cache_hits"]) == (2, 1)
+
+
+async def test_refresh_that_gets_a_cut_reply_forgets_the_stored_one(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    models = Models(chat={"w": ScriptedChat(["bad", ("cut sho", "length")])}, cache=path)
+    await models.chat("w", _msg(), seed=1)
+    cut = await models.chat("w", _msg(), seed=1, cache="refresh")
+    await models.aclose()
+    assert cut.finish_reason == "length"
+    assert ResponseCache(path).stats()["entries"] == 0  # neither "bad" nor the cut reply
+
+
+async def test_cache_false_neither_reads_nor_writes(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    backend = ScriptedChat(["stored", "live 1", "live 2"])
+    models = Models(chat={"w": backend}, cache=path)
+    stored = await models.chat("w", _msg(), seed=1)
+    live = await models.chat("w", _msg(), seed=1, cache=False)
+    other = await models.chat("w", _msg("new"), seed=1, cache=False)
+    replay = await models.chat("w", _msg(), seed=1)
+    await models.aclose()
+    assert (stored.text, live.text, other.text) == ("stored", "live 1", "live 2")
+    assert not live.usage.cached and replay.text == "stored" and replay.usage.cached
+    assert backend.calls == 3
+    assert ResponseCache(path).stats()["entries"] == 1  # "new" was never stored
+
+
+class CachedPreview(PreviewPainter):
+    """The preview painter made cacheable, counting its paintings (a stand-in for a real one)."""
+
+    cacheable = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def paint(self, prompt: str, **kw: Any) -> Any:
+        self.calls += 1
+        return await super().paint(prompt, **kw)
+
+
+async def test_paint_refresh_repaints(tmp_path: Path) -> None:
+    painter = CachedPreview()
+    models = Models(paint={"p": painter}, cache=tmp_path / "c.sqlite")
+    a = await models.paint("p", "a fox", size=(64, 64), seed=1)
+    b = await models.paint("p", "a fox", size=(64, 64), seed=1)
+    c = await models.paint("p", "a fox", size=(64, 64), seed=1, cache="refresh")
+    d = await models.paint("p", "a fox", size=(64, 64), seed=1, cache=False)
+    await models.aclose()
+    assert b.usage.cached and not c.usage.cached and not d.usage.cached
+    assert a.image == b.image == c.image == d.image  # the preview painter is deterministic
+    assert painter.calls == 3
+
+
 def _hammer(path: str, worker: int, n: int) -> list[str]:
     cache = ResponseCache(path)
     seen = []

@@ -14,10 +14,11 @@ from intersyn.models.base import (
     PaintResult,
     Usage,
 )
-from intersyn.models.gate import ModelCallError, Models
+from intersyn.models.gate import CacheMode, ModelCallError, Models
 
 __all__ = [
     "BackendError",
+    "CacheMode",
     "ChatBackend",
     "ChatMessage",
     "ChatResult",

@@ -170,6 +170,12 @@ class ResponseCache:
                 (key, kind, _canonical(meta), blob, time.time()),
             )
 
+    def delete(self, key: str) -> bool:
+        """Forget one stored reply (a refreshed call whose new reply is not worth keeping)."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM responses WHERE key = ?", (key,))
+        return bool(cur.rowcount)
+
     def stats(self) -> dict[str, Any]:
         """Entries, bytes and hits per kind (for ``intersyn models cache stats``)."""
         with self._lock:

@@ -14,7 +14,9 @@ What a call goes through, in order:
 
 1. the response cache (SQLite, content-addressed): a hit replays the stored reply at no cost;
    on by default for deterministic calls (``temperature: 0`` or a seed given), and identical
-   calls in flight at once are made only once;
+   calls in flight at once are made only once. Per call, ``cache="refresh"`` makes the call
+   even when a reply is stored and overwrites it (for a retry after a stored reply proved
+   unusable), and ``cache=False`` neither reads nor writes;
 2. the budget: once the spend reaches ``budget_usd``, calls raise :class:`BudgetExceeded`;
 3. per-role and per-endpoint concurrency slots, and the optional rpm/tpm token buckets;
 4. the backend call under a timeout; on 429/5xx/timeouts/connection errors/malformed replies,
@@ -35,7 +37,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from intersyn.config import ROLES, Limits, RunConfig
 from intersyn.data.journal import atomic_write_text
@@ -55,6 +57,11 @@ from intersyn.models.usage import PriceTable, UsageBook
 
 log = logging.getLogger("intersyn.models")
 R = TypeVar("R", ChatResult, PaintResult)
+
+#: A call's use of the response cache: True (the default: replay a stored reply, store a new
+#: one, when the call is cacheable), ``"refresh"`` (make the call, store its reply over the old
+#: one) or False (neither read nor write).
+CacheMode = bool | Literal["refresh"]
 
 
 class ModelCallError(ModelError):
@@ -233,8 +240,14 @@ class Models:
         params: dict[str, Any] | None = None,
         seed: int | None = None,
         sample_id: str | None = None,
+        cache: CacheMode = True,
     ) -> ChatResult:
-        """Send a chat call for ``role``; see the module docstring for what the gate applies."""
+        """Send a chat call for ``role``; see the module docstring for what the gate applies.
+
+        ``cache="refresh"`` skips a stored reply and stores the new one in its place (use it
+        when a reply, perhaps replayed from the cache, could not be used); ``cache=False``
+        keeps this call out of the cache entirely.
+        """
         backend = self._chat.get(role)
         if backend is None:
             raise ConfigError(
@@ -249,7 +262,7 @@ class Models:
             )
         merged = {**getattr(backend, "params", {}), **(params or {})}
         key = None
-        if self._cacheable(role, backend, merged, seed):
+        if cache is not False and self._cacheable(role, backend, merged, seed):
             key = chat_key(
                 _name(backend), backend.model, messages, params=merged, schema=schema, seed=seed
             )
@@ -261,7 +274,9 @@ class Models:
                 messages, schema=schema, params=params, seed=seed, timeout_s=timeout_s, **kw
             )
 
-        return await self._call(role, backend, "chat", key, invoke, sample_id, est)
+        return await self._call(
+            role, backend, "chat", key, invoke, sample_id, est, refresh=cache == "refresh"
+        )
 
     async def paint(
         self,
@@ -272,8 +287,12 @@ class Models:
         seed: int | None = None,
         params: dict[str, Any] | None = None,
         sample_id: str | None = None,
+        cache: CacheMode = True,
     ) -> PaintResult:
-        """Make an image for ``role``; cached when a seed is given (same prompt, seed, params)."""
+        """Make an image for ``role``; cached when a seed is given (same prompt, seed, params).
+
+        ``cache`` as in :meth:`chat`: ``"refresh"`` repaints and overwrites, False bypasses.
+        """
         backend = self._paint.get(role)
         if backend is None:
             raise ConfigError(
@@ -281,7 +300,7 @@ class Models:
             )
         merged = {**getattr(backend, "params", {}), **(params or {})}
         key = None
-        if self._cacheable(role, backend, merged, seed):
+        if cache is not False and self._cacheable(role, backend, merged, seed):
             key = paint_key(
                 _name(backend), backend.model, prompt, size=size, params=merged, seed=seed
             )
@@ -292,7 +311,9 @@ class Models:
                 prompt, size=size, seed=seed, params=params, timeout_s=timeout_s, **kw
             )
 
-        return await self._call(role, backend, "paint", key, invoke, sample_id, 0)
+        return await self._call(
+            role, backend, "paint", key, invoke, sample_id, 0, refresh=cache == "refresh"
+        )
 
     # -- the gate ----------------------------------------------------------------------------
 
@@ -313,17 +334,21 @@ class Models:
         invoke: Callable[[str | None, float], Awaitable[R]],
         sample_id: str | None,
         est_tokens: int,
+        *,
+        refresh: bool = False,
     ) -> R:
         if self._closed:
             raise ModelError(f"role {role!r}: the model gate is closed (aclose was called)")
         model = backend.model
         if key is not None:
-            hit = self._cache_get(kind, key)
+            # A refresh neither replays the stored reply nor shares one already on its way:
+            # it exists because a reply for this very call proved unusable.
+            hit = None if refresh else self._cache_get(kind, key)
             if hit is not None:
                 self.book.record_ok(role, model, hit.usage)
                 return hit  # type: ignore[return-value]
             state = self._state()
-            pending = state.inflight.get(key)
+            pending = None if refresh else state.inflight.get(key)
             if pending is not None:
                 # The same call is already being made: share its reply instead of paying twice.
                 result = await asyncio.shield(pending)
@@ -331,7 +356,9 @@ class Models:
                 self.book.record_ok(role, model, copy.usage)
                 return copy  # type: ignore[no-any-return]
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            state.inflight[key] = future
+            owner = key not in state.inflight  # a refresh beside a live call leaves it listed
+            if owner:
+                state.inflight[key] = future
             try:
                 result = await self._attempts(role, backend, kind, invoke, sample_id, est_tokens)
             except BaseException as e:
@@ -343,9 +370,12 @@ class Models:
                 future.set_result(result)
                 if _worth_caching(result):
                     self._cache_put(kind, key, result)
+                elif refresh:
+                    self._cache_drop(key)  # the stored reply was unusable: never replay it
                 return result
             finally:
-                state.inflight.pop(key, None)
+                if owner:
+                    state.inflight.pop(key, None)
         return await self._attempts(role, backend, kind, invoke, sample_id, est_tokens)
 
     async def _attempts(
@@ -544,6 +574,10 @@ class Models:
         else:
             self.cache.put_paint(key, result)
 
+    def _cache_drop(self, key: str) -> None:
+        assert self.cache is not None
+        self.cache.delete(key)
+
     @property
     def spent_usd(self) -> float:
         """Estimated spend so far (USD)."""
@@ -606,4 +640,4 @@ def _error_kind(error: BackendError) -> str:
     return "error"
 
 
-__all__ = ["ModelCallError", "Models", "Usage"]
+__all__ = ["CacheMode", "ModelCallError", "Models", "Usage"]
