@@ -151,6 +151,30 @@ def test_unparsed_after_failed_repair_never_gets_numbers(tmp_path: Path) -> None
     assert len(j.raw) == 2 and "its value 9 is outside 0-5" in (j.error or "")
 
 
+def test_repair_is_asked_afresh_when_the_cached_reply_is_unreadable(tmp_path: Path) -> None:
+    """A second judge run sharing the response cache replays the unreadable first reply, but
+    does not replay its failed repair: the repair is asked again and now succeeds."""
+    answers = write_answers(
+        tmp_path, [{"id": "a", "question": "q", "answer": "t", "image": "ok.png"}]
+    )
+    cache = tmp_path / "cache.sqlite"
+    bad = ScriptedJudge(lambda m, p, s: "TCC: 4\nICC: 3\nIQ: 5\nITS: 9")
+    first = run_judge(
+        answers, RunConfig(), tmp_path / "one", models=Models({"judge": bad}, cache=cache)
+    )
+    [j1] = load_judgements(first)
+    fixed = ScriptedJudge(lambda m, p, s: '{"tcc": 1, "icc": 2, "iq": 3, "its": 4}')
+    second = run_judge(
+        answers, RunConfig(), tmp_path / "two", models=Models({"judge": fixed}, cache=cache)
+    )
+    [j2] = load_judgements(second)
+    assert j1.status == "unparsed" and len(bad.calls) == 2
+    assert j2.status == "ok" and j2.scores() == {"tcc": 1, "icc": 2, "iq": 3, "its": 4}
+    assert len(fixed.calls) == 1  # only the repair: the first reply came from the cache
+    assert fixed.calls[0]["messages"][-2].content.endswith("ITS: 9")
+    assert j2.raw == ["TCC: 4\nICC: 3\nIQ: 5\nITS: 9", '{"tcc": 1, "icc": 2, "iq": 3, "its": 4}']
+
+
 def test_call_failure_is_error_and_retried_on_rerun(tmp_path: Path) -> None:
     rows = [{"id": x, "question": "q", "answer": "t", "image": "ok.png"} for x in ("a", "b")]
     answers = write_answers(tmp_path, rows)

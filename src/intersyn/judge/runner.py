@@ -7,8 +7,8 @@
 
 Each turn is judged through ``Models.chat("judge", ...)`` with the JSON schema of the four
 scores (constrained output where the server supports it), parsed under the parse-safe
-contract (:mod:`intersyn.judge.parse`), repaired once by feeding the error back, and else
-recorded ``unparsed`` — never given invented numbers. The hard rules are applied in code:
+contract (:mod:`intersyn.judge.parse`), repaired once by feeding the error back (a repair is
+never replayed from the response cache), and else recorded ``unparsed`` — never given invented numbers. The hard rules are applied in code:
 no text → TCC = ITS = 0; no image (missing, corrupt or absent) → ICC = IQ = ITS = 0, with the
 reason in ``Judgement.forced``. A judge that cannot see images runs in caption-proxy mode and
 every judgement says so.
@@ -354,8 +354,16 @@ async def _draw(
         if result.ok:
             return result, texts, None
         fix = repair_messages(messages, reply.text, result.error or "", s.prompts)
+        # Always asked afresh: a stored repair of this same unreadable reply (replayed from
+        # the cache by a rerun) could only have been unreadable too, else the turn was done.
         again = await s.models.chat(
-            ROLE, fix, schema=SCORE_SCHEMA, params=s.params, seed=seed, sample_id=item.sample_id
+            ROLE,
+            fix,
+            schema=SCORE_SCHEMA,
+            params=s.params,
+            seed=seed,
+            sample_id=item.sample_id,
+            cache="refresh",
         )
         texts.append(again.text)
         second = parse_reply(again.text, finish_reason=again.finish_reason, required=required)
