@@ -215,6 +215,33 @@ def test_unparsable_answer_gets_a_second_seed_then_is_recorded(tmp_path: Path) -
     assert len(store.done_ids()) == 5
 
 
+def test_rerun_asks_again_instead_of_replaying_an_unparsable_cached_reply(
+    tmp_path: Path,
+) -> None:
+    def bad_for_topic_4(req: dict) -> str | None:
+        return "not json" if "topic 4" in json.dumps(req.get("messages", [])) else None
+
+    with ScriptedServer(responder=bad_for_topic_4) as srv:
+        cfg = load_bench_config(_config(tmp_path, srv.base_url))
+        cfg.generators = cfg.generators[:1]
+        out = tmp_path / "out"
+        run_bench(cfg, out, judge=False)
+    store_dir = out / "generators" / "llm+painter" / "answers"
+    assert "q004" not in RunStore(store_dir, fsync=False).done_ids()
+    with ScriptedServer() as srv:  # the model now answers topic 4 properly
+        cfg = load_bench_config(_config(tmp_path, srv.base_url))
+        cfg.generators = cfg.generators[:1]
+        run_bench(cfg, out, judge=False)
+        chats = [r for r in srv.requests if "messages" in r]
+    # The first seed's unusable reply is replayed from the cache (no request); the second
+    # seed is asked again rather than replayed, and this time the answer parses.
+    assert len(chats) == 1 and "topic 4" in json.dumps(chats[0]["messages"])
+    store = RunStore(store_dir, fsync=False)
+    assert "q004" in store.done_ids() and len(store.done_ids()) == 6
+    [q4] = [s for s in store.iter_samples() if s.id == "q004"]
+    assert q4.turns[0].answer and q4.turns[0].image is not None
+
+
 def test_failed_call_is_retried_on_rerun(tmp_path: Path) -> None:
     with ScriptedServer(faults=Faults(sequence=["500"])) as srv:
         cfg = load_bench_config(_config(tmp_path, srv.base_url))

@@ -299,7 +299,12 @@ def _prompt_template(gen: CompositeGenerator) -> str:
 async def _write_answer(
     gen: CompositeGenerator, models: Models, q: Question, seed: int, prompt: str
 ) -> tuple[str, str]:
-    """The text model's (answer, image prompt); one more try with another seed on bad JSON."""
+    """The text model's (answer, image prompt); one more try with another seed on bad JSON.
+
+    The second try is always a live call (``cache="refresh"``): a rerun replays the first,
+    unusable reply from the cache for free, but asks the model again instead of replaying
+    an unusable second reply too.
+    """
     problem = ""
     for attempt in range(2):
         reply = await models.chat(
@@ -309,6 +314,7 @@ async def _write_answer(
             params=gen.params or None,
             seed=seed + attempt,
             sample_id=q.id,
+            cache="refresh" if attempt else True,
         )
         try:
             parsed = json.loads(reply.text)
