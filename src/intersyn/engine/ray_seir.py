@@ -21,11 +21,9 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from intersyn import __version__
 from intersyn.config import RunConfig
 from intersyn.data.store import RunStore
 from intersyn.engine.ray_endpoints import spread_endpoints
@@ -36,11 +34,12 @@ from intersyn.engine.ray_painter import (
     start_painter_actors,
     stop_painter_actors,
 )
-from intersyn.errors import BudgetExceeded, ConfigError
+from intersyn.errors import ConfigError
 from intersyn.models.gate import Models
+from intersyn.schema import Sample
 from intersyn.seir.context import SeirContext
-from intersyn.seir.runner import GenerateResult
-from intersyn.seir.seeds import SampleSeed, sample_id
+from intersyn.seir.runner import GenerateResult, finalize_run
+from intersyn.seir.seeds import SampleSeed
 
 
 @dataclass(frozen=True)
@@ -70,19 +69,18 @@ def _open_worker(spec: _WorkerSpec, info: WorkerInfo) -> SeirContext:
 
 async def _make_one(seed: SampleSeed, ctx: SeirContext) -> Outcome:
     """One sample, committed or failed-with-reason by the worker itself."""
-    from intersyn.seir.runner import _reason
+    from intersyn.seir.runner import failure_reason, settle_sample
     from intersyn.seir.sample import make_sample
 
+    sample: Sample | None = None
+    error: BaseException | None = None
     try:
         sample = await make_sample(seed, ctx)
-    except BudgetExceeded as e:
-        return Outcome(seed.sample_id, "stopped", error=str(e), value=_usage_total(ctx))
     except Exception as e:
-        reason = _reason(e)
-        await ctx.fail(seed.sample_id, reason, seed=seed.seed, index=seed.index)
-        return Outcome(seed.sample_id, "failed", error=reason, value=_usage_total(ctx))
-    await ctx.commit(sample)
-    return Outcome(seed.sample_id, "ok", value=_usage_total(ctx))
+        error = e
+    status = await settle_sample(ctx, seed, sample, error)
+    reason = failure_reason(error) if error is not None else None
+    return Outcome(seed.sample_id, status, error=reason, value=_usage_total(ctx))
 
 
 def _usage_total(ctx: SeirContext) -> dict[str, Any]:
@@ -145,49 +143,14 @@ def generate_on_ray(
             "the Ray engine builds one gate per worker from the config; models= is for the "
             "local engine"
         )
-    from intersyn.seir.runner import (
-        ProgressView,
-        Resources,
-        _check_existing,
-        _finalize,
-        _public_config,
-        run_fingerprint,
-        seeds_for,
-    )
+    from intersyn.seir.runner import ProgressView, plan_run
 
     settings = cfg.ray
-    res = Resources.load(cfg)
     out = Path(out_dir).absolute()
-    store = RunStore(out)
-    fingerprint = run_fingerprint(cfg, res)
-    meta = _check_existing(store, fingerprint, resume or retry_failed, force)
-    if n is None:
-        n = int(meta.get("n", 0))
-        if n <= 0:
-            raise ConfigError("give the number of samples (-n); the run directory has none")
-    skip = store.done_ids() | (set() if retry_failed else set(store.failures()))
-    todo_count = sum(1 for i in range(n) if sample_id(i) not in skip)
-    todo = (i for i in range(n) if sample_id(i) not in skip)  # lazy: flat driver memory in n
-    now = datetime.now(timezone.utc).isoformat()
-    new_meta = {
-        "format": "intersyn-run",
-        "intersyn_version": __version__,
-        "fingerprint": fingerprint,
-        "seed": cfg.seed,
-        "n": max(n, int(meta.get("n", 0))),
-        "created_at": meta.get("created_at", now),
-        "updated_at": now,
-        "status": "running",
-        "engine": "ray",
-        "resources": {
-            "topics": res.hierarchy.source,
-            "templates": res.templates.source,
-            "counts": res.hierarchy.counts(),
-        },
-        "config": _public_config(cfg),
-    }
-    store.write_meta(new_meta)
-    result = GenerateResult(out_dir=out, requested=n, skipped=n - todo_count)
+    plan = plan_run(
+        cfg, out, n, resume=resume, retry_failed=retry_failed, force=force, engine="ray"
+    )
+    store, result, todo_count = plan.store, plan.result, plan.todo_count
     cache = str(Path(cfg.cache_path) if cfg.cache_path else out / "cache.sqlite")
     live = _LiveUsage()
     view = ProgressView(todo_count, enabled=progress, models=live)  # type: ignore[arg-type]
@@ -220,7 +183,7 @@ def generate_on_ray(
         spec = _WorkerSpec(cfg, str(out), cache, settings.spread_endpoints, painters)
         with view:
             report = run_on_ray(
-                seeds_for(cfg, res, todo),
+                plan.seeds(),
                 functools.partial(_open_worker, spec),
                 _make_one,
                 item_id=_seed_id,
@@ -236,29 +199,17 @@ def generate_on_ray(
         if report is not None:
             result.usage = report.usage
         store.close()
-        complete = not result.budget_stopped and result.done + result.failed == todo_count
-        new_meta.update(
-            status="complete" if complete else "incomplete",
-            updated_at=datetime.now(timezone.utc).isoformat(),
-            last_session={
-                "engine": "ray",
-                "ray_start_s": round(ray_start_s, 3),
-                "workers": report.workers if report else 0,
-                "worker_restarts": report.worker_restarts if report else 0,
-                "done": result.done,
-                "failed": result.failed,
-                "skipped": result.skipped,
-                "budget_stopped": result.budget_stopped,
-                "elapsed_s": round(result.elapsed_s, 3),
-                "usage_total": result.usage.get("total", {}),
-            },
+        plan.finish(
+            engine="ray",
+            ray_start_s=round(ray_start_s, 3),
+            workers=report.workers if report else 0,
+            worker_restarts=report.worker_restarts if report else 0,
         )
-        store.write_meta(new_meta)
         stop_painter_actors(painters)
         if ray_started:
             import ray
 
             ray.shutdown()
     if finalize:
-        result.dataset, result.finalize_note = _finalize(out)
+        result.dataset, result.finalize_note = finalize_run(out)
     return result

@@ -176,14 +176,14 @@ def _run_config(
     if config_path is None and resuming and meta_path.exists():
         import json
 
-        from intersyn.config import _deep_merge
+        from intersyn.config import deep_merge
 
         try:
             stored = json.loads(meta_path.read_text(encoding="utf-8"))["config"]
         except (KeyError, ValueError) as e:
             raise ConfigError(f"{meta_path}: no readable config ({e}); pass --config") from None
         try:
-            return RunConfig.model_validate(_deep_merge(stored, overrides))
+            return RunConfig.model_validate(deep_merge(stored, overrides))
         except ValueError as e:
             raise ConfigError(f"{meta_path}: the stored config is invalid: {e}") from None
     return load_config(config_path, overrides)

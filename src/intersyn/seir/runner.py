@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from intersyn import __version__
 from intersyn.config import ROLES, RunConfig
@@ -131,8 +131,8 @@ def seeds_for(cfg: RunConfig, res: Resources, indices: Iterator[int]) -> Iterato
     )
 
 
-def _public_config(cfg: RunConfig) -> dict[str, Any]:
-    # Keys are only env-var *names* in a RunConfig, so the dump holds no secret.
+def public_config(cfg: RunConfig) -> dict[str, Any]:
+    """The config as written to run.json (keys are only env-var *names*: no secret)."""
     return cfg.model_dump(mode="json", exclude_none=True)
 
 
@@ -155,6 +155,117 @@ def _check_existing(store: RunStore, fingerprint: str, resume: bool, force: bool
             "or pass --force to continue anyway"
         )
     return meta
+
+
+@dataclass
+class RunPlan:
+    """One generate session, decided before any sample is made; shared by every engine.
+
+    :func:`plan_run` checks the run directory, writes ``run.json`` and works out which ids
+    are still to make; :meth:`seeds` streams their seeds lazily (flat memory in n);
+    :meth:`finish` records how the session ended.
+    """
+
+    cfg: RunConfig
+    res: Resources
+    store: RunStore
+    fingerprint: str
+    meta: dict[str, Any]
+    todo_count: int
+    result: GenerateResult
+    _skip: set[str]
+    _n: int
+
+    @property
+    def out(self) -> Path:
+        return self.result.out_dir
+
+    def seeds(self) -> Iterator[SampleSeed]:
+        todo = (i for i in range(self._n) if sample_id(i) not in self._skip)
+        return seeds_for(self.cfg, self.res, todo)
+
+    def finish(self, **session: Any) -> None:
+        """Write the session's outcome into run.json (complete or incomplete)."""
+        r = self.result
+        complete = not r.budget_stopped and r.done + r.failed == self.todo_count
+        self.meta.update(
+            status="complete" if complete else "incomplete",
+            updated_at=datetime.now(timezone.utc).isoformat(),
+            last_session={
+                **session,
+                "done": r.done,
+                "failed": r.failed,
+                "skipped": r.skipped,
+                "budget_stopped": r.budget_stopped,
+                "elapsed_s": round(r.elapsed_s, 3),
+                "usage_total": r.usage.get("total", {}),
+            },
+        )
+        self.store.write_meta(self.meta)
+
+
+def plan_run(
+    cfg: RunConfig,
+    out_dir: str | Path,
+    n: int | None,
+    *,
+    resume: bool = False,
+    retry_failed: bool = False,
+    force: bool = False,
+    engine: str = "local",
+) -> RunPlan:
+    """Check ``out_dir``, write ``run.json`` and decide what this session makes."""
+    res = Resources.load(cfg)
+    out = Path(out_dir)
+    store = RunStore(out)
+    fingerprint = run_fingerprint(cfg, res)
+    meta = _check_existing(store, fingerprint, resume or retry_failed, force)
+    if n is None:
+        n = int(meta.get("n", 0))
+        if n <= 0:
+            raise ConfigError("give the number of samples (-n); the run directory has none")
+    if n < 0:
+        raise ConfigError(f"-n must be at least 0, got {n}")
+    skip = store.done_ids() | (set() if retry_failed else set(store.failures()))
+    todo_count = sum(1 for i in range(n) if sample_id(i) not in skip)
+    now = datetime.now(timezone.utc).isoformat()
+    new_meta = {
+        "format": "intersyn-run",
+        "intersyn_version": __version__,
+        "fingerprint": fingerprint,
+        "seed": cfg.seed,
+        "n": max(n, int(meta.get("n", 0))),
+        "created_at": meta.get("created_at", now),
+        "updated_at": now,
+        "status": "running",
+        "engine": engine,
+        "resources": {
+            "topics": res.hierarchy.source,
+            "templates": res.templates.source,
+            "counts": res.hierarchy.counts(),
+        },
+        "config": public_config(cfg),
+    }
+    store.write_meta(new_meta)
+    result = GenerateResult(out_dir=out, requested=n, skipped=n - todo_count)
+    return RunPlan(cfg, res, store, fingerprint, new_meta, todo_count, result, skip, n)
+
+
+async def settle_sample(
+    ctx: SeirContext, seed: SampleSeed, sample: Sample | None, error: BaseException | None
+) -> Literal["ok", "failed", "stopped"]:
+    """Commit a finished sample or record a failure with its reason; returns the status.
+
+    A BudgetExceeded is neither: the sample is made by a later ``--resume`` (status
+    ``"stopped"``).
+    """
+    if isinstance(error, BudgetExceeded):
+        return "stopped"
+    if sample is not None:
+        await ctx.commit(sample)
+        return "ok"
+    await ctx.fail(seed.sample_id, failure_reason(error), seed=seed.seed, index=seed.index)
+    return "failed"
 
 
 def generate(
@@ -201,47 +312,14 @@ async def agenerate(
     on_sample: Callable[[str, str], None] | None = None,
 ) -> GenerateResult:
     """The async form of :func:`generate` (for callers already inside an event loop)."""
-    res = Resources.load(cfg)
-    out = Path(out_dir)
-    store = RunStore(out)
-    fingerprint = run_fingerprint(cfg, res)
-    meta = _check_existing(store, fingerprint, resume or retry_failed, force)
-    if n is None:
-        n = int(meta.get("n", 0))
-        if n <= 0:
-            raise ConfigError("give the number of samples (-n); the run directory has none")
-    if n < 0:
-        raise ConfigError(f"-n must be at least 0, got {n}")
-    done_ids = store.done_ids()
-    failed_ids = set(store.failures())
-    skip = done_ids | (set() if retry_failed else failed_ids)
-    todo_count = sum(1 for i in range(n) if sample_id(i) not in skip)
-    todo = (i for i in range(n) if sample_id(i) not in skip)  # lazy: flat memory in n
-    now = datetime.now(timezone.utc).isoformat()
-    new_meta = {
-        "format": "intersyn-run",
-        "intersyn_version": __version__,
-        "fingerprint": fingerprint,
-        "seed": cfg.seed,
-        "n": max(n, int(meta.get("n", 0))),
-        "created_at": meta.get("created_at", now),
-        "updated_at": now,
-        "status": "running",
-        "resources": {
-            "topics": res.hierarchy.source,
-            "templates": res.templates.source,
-            "counts": res.hierarchy.counts(),
-        },
-        "config": _public_config(cfg),
-    }
-    store.write_meta(new_meta)
-    result = GenerateResult(out_dir=out, requested=n, skipped=n - todo_count)
+    plan = plan_run(cfg, out_dir, n, resume=resume, retry_failed=retry_failed, force=force)
+    out, store, result = plan.out, plan.store, plan.result
     own_models = models is None
     if models is None:
         cache = Path(cfg.cache_path) if cfg.cache_path else out / "cache.sqlite"
         models = Models.from_config(cfg, cache_path=cache)
-    ctx = build_context(cfg, store, models, res)
-    view = ProgressView(todo_count, enabled=progress, models=models)
+    ctx = build_context(cfg, store, models, plan.res)
+    view = ProgressView(plan.todo_count, enabled=progress, models=models)
     started = time.monotonic()
 
     async def work(seed: SampleSeed) -> Sample:
@@ -250,17 +328,14 @@ async def agenerate(
     async def on_result(
         seed: SampleSeed, sample: Sample | None, error: BaseException | None
     ) -> bool:
-        if isinstance(error, BudgetExceeded):
+        status = await settle_sample(ctx, seed, sample, error)
+        if status == "stopped":
             result.budget_stopped = True
             return False  # not a failure: --resume makes it once the budget allows
-        if sample is not None:
-            await ctx.commit(sample)
+        if status == "ok":
             result.done += 1
-            status = "ok"
         else:
-            await ctx.fail(seed.sample_id, _reason(error), seed=seed.seed, index=seed.index)
             result.failed += 1
-            status = "failed"
         if on_sample is not None:
             on_sample(seed.sample_id, status)
         view.update(result)
@@ -268,38 +343,21 @@ async def agenerate(
 
     try:
         with view:
-            await run_local(
-                seeds_for(cfg, res, todo),
-                work,
-                on_result,
-                max_in_flight=cfg.max_in_flight,
-            )
+            await run_local(plan.seeds(), work, on_result, max_in_flight=cfg.max_in_flight)
     finally:
         result.elapsed_s = time.monotonic() - started
         result.usage = models.usage_report()
         store.close()
         if own_models:
             await models.aclose()
-        complete = not result.budget_stopped and result.done + result.failed == todo_count
-        new_meta.update(
-            status="complete" if complete else "incomplete",
-            updated_at=datetime.now(timezone.utc).isoformat(),
-            last_session={
-                "done": result.done,
-                "failed": result.failed,
-                "skipped": result.skipped,
-                "budget_stopped": result.budget_stopped,
-                "elapsed_s": round(result.elapsed_s, 3),
-                "usage_total": result.usage.get("total", {}),
-            },
-        )
-        store.write_meta(new_meta)
+        plan.finish()
     if finalize:
-        result.dataset, result.finalize_note = _finalize(out)
+        result.dataset, result.finalize_note = finalize_run(out)
     return result
 
 
-def _reason(error: BaseException | None) -> str:
+def failure_reason(error: BaseException | None) -> str:
+    """The reason recorded for a failed sample: our errors' own message, else the exception."""
     if isinstance(error, IntersynError):
         return str(error)
     if error is None:
@@ -308,7 +366,7 @@ def _reason(error: BaseException | None) -> str:
     return f"internal error ({tb}); please report it with the run's run.json"
 
 
-def _finalize(out: Path) -> tuple[Path | None, str]:
+def finalize_run(out: Path) -> tuple[Path | None, str]:
     """Write the Parquet shards of the run (intersyn.data.parquet.finalize)."""
     from intersyn.data.parquet import finalize
 
