@@ -397,3 +397,26 @@ def test_a_dead_endpoint_stops_early_instead_of_recording_every_turn(tmp_path: P
             models=Models(chat={"judge": dead}),
         )
     assert 16 <= len(dead.calls) < 40
+
+
+def test_answers_read_by_the_data_layer_with_image_dir_and_history(tmp_path: Path) -> None:
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "x.png").write_bytes(png("blue"))
+    rows = [
+        {"id": "d", "turn": 1, "question": "and then?", "answer": "t2", "image": None},
+        {"id": "d", "turn": 0, "question": "first?", "answer": "t1", "image": "x.png"},
+    ]
+    answers = write_answers(tmp_path / "jsonl", rows)
+    backend = ScriptedJudge()
+    js = judge(tmp_path, answers, backend, image_dir=tmp_path / "imgs")
+    assert [(j.sample_id, j.turn, j.icc) for j in js] == [("d", 0, 3), ("d", 1, 0)]
+    first = next(c for c in backend.calls if "first?" in user_text(c))
+    assert first["messages"][1].images == [png("blue")]  # found under --image-dir
+    second = next(c for c in backend.calls if "and then?" in user_text(c))
+    assert "first?" in user_text(second) and "an image" in user_text(second)  # history
+
+
+def test_a_turn_gap_in_answers_stops_with_the_line(tmp_path: Path) -> None:
+    rows = [{"id": "g", "turn": 1, "question": "q", "answer": "t", "image": None}]
+    with pytest.raises(InputError, match=r"answers\.jsonl:1 \(sample g\): turns \[1\]"):
+        judge(tmp_path, write_answers(tmp_path, rows), ScriptedJudge())

@@ -21,8 +21,7 @@ from pathlib import Path
 
 from intersyn.annotate.db import NewItem
 from intersyn.data.dataset import open_dataset
-from intersyn.data.formats import answers
-from intersyn.data.formats._io import ImportedSample, Problem
+from intersyn.data.formats import ImportedSample, Problem, answers
 from intersyn.errors import InputError
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from intersyn.data.formats import FORMATS
-from intersyn.data.formats._io import Problem
+from intersyn.data.formats import FORMATS, Problem
 
 _ON_ERROR = click.Choice(["stop", "skip"])
 # Lines after the first carry the docstring's own indentation (click dedents the help).

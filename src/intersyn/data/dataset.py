@@ -1,5 +1,5 @@
 """Read any intersyn dataset the same way, streaming: a run directory, a finalised Parquet
-dataset, or the released InterSyn Hub layout.
+dataset, the released InterSyn Hub layout, or an answers JSONL.
 
 Example::
 
@@ -18,6 +18,9 @@ What is read where:
 - **Hub layout** (``id, topic, human1..5, gpt1..5, caption1..5, image1..5``): topics become
   ``unknown / unknown / <topic>``; images may be Image structs, raw bytes, or paths relative
   to the dataset folder.
+- **answers JSONL** (one turn per line; see :mod:`intersyn.data.formats.answers`): a
+  ``.jsonl`` file, or the folder ``intersyn export ... answers`` writes; image paths are
+  relative to the file's folder or ``image_root``; images are read when asked for.
 
 Every image path is resolved with :func:`intersyn.data.store.safe_join`: ``../x``, absolute
 paths and symlinks out of the dataset root are refused, never followed.
@@ -29,6 +32,7 @@ import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +47,19 @@ from intersyn.errors import InputError, UnsafePathError
 from intersyn.schema import ImageRef, Sample, TopicPath, Turn
 
 UNKNOWN = "unknown"
+
+#: The reason :meth:`Dataset.image_or_reason` gives when a turn simply has no image.
+NO_IMAGE_GIVEN = "the answer has no image"
+
+
+@dataclass(frozen=True)
+class ImageLoad:
+    """A turn's image read leniently: its bytes, or None and why (absent, missing, corrupt,
+    refused path). Readers that must not stop on one bad image (the judge) use this."""
+
+    data: bytes | None
+    #: Why there is no image (None when the turn had one and it loaded).
+    reason: str | None = None
 
 
 class Record:
@@ -114,6 +131,20 @@ class Dataset(ABC):
             return self.read_image(ref)
         except InputError as e:
             raise InputError(f"sample {sample.id}, turn {turn_index}: {e}") from e
+
+    def image_or_reason(self, sample: Sample, turn_index: int) -> ImageLoad:
+        """The image of a turn, or None and why: never raises for a missing or unreadable
+        image (that is one turn's problem, not the reader's)."""
+        if sample.turns[turn_index].image is None:
+            return ImageLoad(None, NO_IMAGE_GIVEN)
+        what = f"of sample {sample.id!r} turn {turn_index}"
+        try:
+            data = self.image_bytes(sample, turn_index)
+        except (InputError, OSError) as e:
+            return ImageLoad(None, f"image {what} cannot be read: {e}")
+        if data is None:
+            return ImageLoad(None, f"image {what} is missing")
+        return ImageLoad(data)
 
     def failures(self) -> dict[str, dict[str, Any]]:
         """Samples that failed with a reason (run directories only)."""
@@ -202,9 +233,12 @@ class RunDataset(Dataset):
         return self._read_file(ref)
 
     def failures(self) -> dict[str, dict[str, Any]]:
+        failed = Journal(self.root / "failed", "failed")
+        if not failed.parts():  # nothing failed: no need to read every sample again
+            return {}
         done = {r.sample.id for r in self.records() if r.sample is not None}
         out: dict[str, dict[str, Any]] = {}
-        for rec in Journal(self.root / "failed", "failed").read():
+        for rec in failed.read():
             sid = rec.get("id")
             if isinstance(sid, str) and sid not in done:
                 out[sid] = rec
@@ -624,23 +658,32 @@ def _jsonable(v: Any) -> bool:
 
 
 # -- opening ---------------------------------------------------------------------------------
-def open_dataset(path: str | Path) -> Dataset:
-    """Open a run directory, a finalised intersyn Parquet dataset, or a Hub-layout Parquet.
+def open_dataset(path: str | Path, *, image_root: str | Path | None = None) -> Dataset:
+    """Open a run directory, a finalised intersyn Parquet dataset, a Hub-layout Parquet, or
+    an answers JSONL.
 
     ``path`` may be a run directory, a dataset folder holding ``data/*.parquet``, a folder of
-    ``.parquet`` files, or one ``.parquet`` file. Raises InputError saying what was expected
-    when it is none of those.
+    ``.parquet`` files, one ``.parquet`` file, an answers ``.jsonl`` (or the folder holding
+    the ``answers.jsonl`` that ``intersyn export ... answers`` writes). ``image_root`` is the
+    folder an answers JSONL's image paths are relative to (default: the file's folder).
+    Raises InputError saying what was expected when it is none of those.
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file or directory")
     if p.is_dir() and ((p / "samples").is_dir() or (p / "run.json").is_file()):
         return RunDataset(p)
+    from intersyn.data.formats.answers import AnswersDataset, answers_file
+
+    jsonl = answers_file(p)
+    if jsonl is not None:
+        return AnswersDataset(jsonl, image_root=Path(image_root) if image_root else None)
     files, root = _parquet_files(p)
     if not files:
         raise InputError(
             f"{p}: no dataset here: expected a run directory (samples/, run.json), a folder "
-            "with data/*.parquet, or .parquet files. Other formats: `intersyn import`."
+            "with data/*.parquet, .parquet files, or an answers .jsonl. Other formats: "
+            "`intersyn import`."
         )
     names = _parquet_file(files[0]).schema_arrow.names
     if "turns" in names:

@@ -1,45 +1,40 @@
 """What the judge scores: one turn of an answer, with its earlier turns as context.
 
-Items come from anything :func:`intersyn.data.dataset.open_dataset` reads (a run directory,
-a finalised intersyn Parquet dataset, a Parquet file in the released InterSyn Hub layout) or
-from an *answers JSONL* — the public SynJudge input, one turn per line::
+Items come from anything :func:`intersyn.data.dataset.open_dataset` reads: a run directory,
+a finalised intersyn Parquet dataset, a Parquet file in the released InterSyn Hub layout, or
+an *answers JSONL* — the public SynJudge input, one turn per line::
 
     {"id": "q17", "question": "...", "answer": "...", "image": "q17.png"}
     {"id": "q17", "turn": 1, "question": "...", "answer": "...", "image": null}
 
 ``image`` is a path relative to ``--image-dir`` (default: the JSONL file's folder); ``turn``
 (default 0) numbers the turns of a dialogue; an optional ``caption`` describes the image for
-a text-only judge. Images are read when an item is judged, not when it is listed, so memory
-does not grow with the input.
-
-(The answers-JSONL reader lives here because it is the judge's own input format; the dataset
-readers are the data layer's.)
+a text-only judge. The data layer reads the file (:mod:`intersyn.data.formats.answers`).
+Images are read when an item is judged, not when it is listed, so memory does not grow with
+the input; a missing, corrupt or refused image makes that turn "no image", with the reason.
 """
 
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from intersyn.data.store import safe_join
-from intersyn.errors import InputError, IntersynError
+from intersyn.data.dataset import NO_IMAGE_GIVEN, Dataset, ImageLoad, open_dataset
+from intersyn.data.formats.answers import AnswersDataset
+from intersyn.errors import InputError
 from intersyn.schema import Sample, TopicPath
 
-#: The reason recorded when an answer simply has no image (not a problem to report).
-NO_IMAGE_GIVEN = "the answer has no image"
-
-
-@dataclass(frozen=True)
-class ImageLoad:
-    """An image read for judging: its bytes, or None and why (missing, corrupt, refused)."""
-
-    data: bytes | None
-    #: Why there is no image (None when the answer had one and it loaded).
-    reason: str | None = None
+__all__ = [
+    "NO_IMAGE_GIVEN",
+    "HistoryTurn",
+    "ImageLoad",
+    "JudgeItem",
+    "checked_image",
+    "iter_items",
+    "sample_items",
+]
 
 
 @dataclass
@@ -68,127 +63,22 @@ class JudgeItem:
 
 
 def iter_items(path: str | Path, *, image_dir: str | Path | None = None) -> Iterator[JudgeItem]:
-    """Every turn of the input, in order. Answers JSONL by suffix; else a dataset."""
+    """Every turn of the input, in order: an answers JSONL (or the folder an answers export
+    writes) or any dataset :func:`~intersyn.data.dataset.open_dataset` reads."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: input not found (a dataset directory, a .parquet, or a .jsonl)")
-    if p.is_dir() and _answers_folder(p):
-        p = p / "answers.jsonl"  # the folder `intersyn export ... answers` writes
-    if p.is_file() and p.suffix.lower() in (".jsonl", ".ndjson"):
-        yield from _jsonl_items(p, Path(image_dir) if image_dir else p.parent)
-    else:
-        yield from _dataset_items(p)
-
-
-# -- answers JSONL ---------------------------------------------------------------------------
-def _answers_folder(p: Path) -> bool:
-    if not (p / "answers.jsonl").is_file() or (p / "samples").is_dir():
-        return False
-    return not any(p.glob("*.parquet")) and not (p / "data").is_dir()
-
-
-@dataclass
-class _Row:
-    line: int
-    sample_id: str
-    turn: int
-    question: str
-    answer: str
-    image: str | None
-    caption: str | None
-
-
-def read_answers_jsonl(path: Path) -> list[list[_Row]]:
-    """Rows grouped by id (in first-seen order), each group sorted by turn; errors name lines."""
-    groups: dict[str, dict[int, _Row]] = {}
-    try:
-        fh = open(path, encoding="utf-8")  # noqa: SIM115
-    except OSError as e:
-        raise InputError(f"{path}: cannot be read ({e.strerror})") from None
-    with fh:
-        n = 0
-        for n, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            row = _parse_row(path, n, raw)
-            turns = groups.setdefault(row.sample_id, {})
-            if row.turn in turns:
-                raise InputError(
-                    f"{path}:{n}: id {row.sample_id!r} turn {row.turn} already appeared on line "
-                    f"{turns[row.turn].line}; give each turn of a dialogue its own `turn` number"
-                )
-            turns[row.turn] = row
-    if not groups:
-        raise InputError(f"{path}: no answers in the file (it is empty)")
-    return [[t[k] for k in sorted(t)] for t in groups.values()]
-
-
-def _parse_row(path: Path, n: int, raw: str) -> _Row:
-    try:
-        rec = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}:{n}: not valid JSON ({e.msg}, column {e.colno})") from None
-    if not isinstance(rec, dict):
-        raise InputError(f"{path}:{n}: each line must be a JSON object with id, question, answer")
-    sid = rec.get("id")
-    if isinstance(sid, int) and not isinstance(sid, bool):
-        sid = str(sid)
-    if not isinstance(sid, str) or not sid:
-        raise InputError(f"{path}:{n}: missing or empty `id`")
-    turn = rec.get("turn", 0)
-    if not isinstance(turn, int) or isinstance(turn, bool) or turn < 0:
-        raise InputError(f"{path}:{n}: id {sid!r}: `turn` must be an integer >= 0, got {turn!r}")
-    fields: dict[str, str | None] = {}
-    for name in ("question", "answer", "image", "caption"):
-        v = rec.get(name)
-        if v is not None and not isinstance(v, str):
-            raise InputError(f"{path}:{n}: id {sid!r}: `{name}` must be a string or null")
-        fields[name] = v
-    if fields["question"] is None:
-        raise InputError(f"{path}:{n}: id {sid!r}: missing `question`")
-    return _Row(
-        line=n,
-        sample_id=sid,
-        turn=turn,
-        question=fields["question"] or "",
-        answer=fields["answer"] or "",
-        image=fields["image"] or None,
-        caption=fields["caption"],
-    )
-
-
-def _jsonl_items(path: Path, image_dir: Path) -> Iterator[JudgeItem]:
-    for rows in read_answers_jsonl(path):
-        history: list[HistoryTurn] = []
-        for row in rows:
-            yield JudgeItem(
-                sample_id=row.sample_id,
-                turn=row.turn,
-                question=row.question,
-                answer=row.answer,
-                caption=row.caption,
-                load_image=_file_loader(image_dir, row.image, f"{path}:{row.line}"),
-                history=list(history),
+    ds = open_dataset(p, image_root=image_dir)
+    if isinstance(ds, AnswersDataset) and len(ds.file) == 0 and not ds.file.problems():
+        raise InputError(f"{ds.file.path}: no answers in the file (it is empty)")
+    for rec in ds.records():
+        if rec.sample is not None:
+            yield from sample_items(rec.sample, ds)
+        elif not rec.warning:
+            raise InputError(
+                f"{rec.where}: {rec.error}. Fix or remove the record and run again (what was "
+                "judged is kept); `intersyn validate` lists every problem."
             )
-            note = row.caption or ("an image" if row.image else "none")
-            history.append(HistoryTurn(row.question, row.answer, note))
-
-
-def _file_loader(image_dir: Path, rel: str | None, where: str) -> Callable[[], ImageLoad]:
-    def load() -> ImageLoad:
-        if rel is None:
-            return ImageLoad(None, NO_IMAGE_GIVEN)
-        try:
-            full = safe_join(image_dir, rel)
-        except IntersynError as e:
-            return ImageLoad(None, f"image path refused ({where}): {e}")
-        try:
-            data = full.read_bytes()
-        except OSError:
-            return ImageLoad(None, f"image file {rel!r} not found under {image_dir} ({where})")
-        return checked_image(data, f"{rel!r} ({where})")
-
-    return load
 
 
 def checked_image(data: bytes | None, what: str) -> ImageLoad:
@@ -211,21 +101,7 @@ def checked_image(data: bytes | None, what: str) -> ImageLoad:
     return ImageLoad(data, None)
 
 
-# -- datasets --------------------------------------------------------------------------------
-def _dataset_items(path: Path) -> Iterator[JudgeItem]:
-    try:
-        from intersyn.data.dataset import open_dataset
-    except ImportError as e:  # the data layer ships open_dataset (issue 2)
-        raise InputError(
-            f"{path}: reading datasets needs intersyn.data.dataset ({e}); "
-            "give an answers .jsonl instead"
-        ) from None
-    ds = open_dataset(path)
-    for sample in ds.samples():
-        yield from sample_items(sample, ds)
-
-
-def sample_items(sample: Sample, ds: Any) -> Iterator[JudgeItem]:
+def sample_items(sample: Sample, ds: Dataset) -> Iterator[JudgeItem]:
     """The turns of one dataset sample as judge items (earlier turns as history)."""
     history: list[HistoryTurn] = []
     for t in sample.turns:
@@ -235,23 +111,21 @@ def sample_items(sample: Sample, ds: Any) -> Iterator[JudgeItem]:
             question=t.question,
             answer=t.answer,
             caption=t.caption or None,
-            load_image=_dataset_loader(ds, sample, t.index, t.image is not None),
+            load_image=_loader(ds, sample, t.index),
             history=list(history),
-            topic=sample.topic,
+            topic=None if isinstance(ds, AnswersDataset) else sample.topic,
         )
-        history.append(HistoryTurn(t.question, t.answer, t.caption or "none"))
+        note = t.caption or ("an image" if t.image is not None else "none")
+        history.append(HistoryTurn(t.question, t.answer, note))
 
 
-def _dataset_loader(ds: Any, sample: Sample, turn: int, declared: bool) -> Callable[[], ImageLoad]:
+def _loader(ds: Dataset, sample: Sample, turn: int) -> Callable[[], ImageLoad]:
     def load() -> ImageLoad:
-        what = f"of sample {sample.id!r} turn {turn}"
-        try:
-            data = ds.image_bytes(sample, turn)
-        except (IntersynError, OSError) as e:
-            return ImageLoad(None, f"image {what} cannot be read: {e}")
-        if data is None:
-            reason = f"image {what} is missing" if declared else NO_IMAGE_GIVEN
-            return ImageLoad(None, reason)
-        return checked_image(data, what)
+        got = ds.image_or_reason(sample, turn)
+        if got.data is None:
+            return got
+        ref = sample.turns[turn].image
+        what = f"{ref.path!r}" if ref is not None else f"of sample {sample.id!r} turn {turn}"
+        return checked_image(got.data, what)
 
     return load

@@ -26,9 +26,10 @@ class Failure:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def open_samples(path: str | Path) -> Dataset:
-    """Open a dataset (run directory, intersyn Parquet dataset, Hub-layout parquet)."""
-    return open_dataset(path)
+def open_samples(path: str | Path, *, image_root: str | Path | None = None) -> Dataset:
+    """Open a dataset (run directory, intersyn Parquet dataset, Hub-layout parquet, answers
+    JSONL with its images under ``image_root``, default its folder)."""
+    return open_dataset(path, image_root=image_root)
 
 
 def failures_of(dataset: Dataset) -> list[Failure]:

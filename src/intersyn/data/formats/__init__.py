@@ -278,6 +278,8 @@ def dumps(value: Any) -> str:
 
 __all__ = [
     "FORMATS",
+    "ImportedSample",
+    "Problem",
     "Report",
     "detect_format",
     "export_dataset",
