@@ -78,6 +78,14 @@ def test_entry_uses_the_judges_summary_and_counts_unparsed() -> None:
     assert e.judge_model == "j"
 
 
+def test_entry_does_not_depend_on_the_order_judgements_were_written() -> None:
+    scores = [(i % 6, (i * 2) % 6, (i * 5) % 6, (i * 3) % 6) for i in range(30)]
+    js = _judgements("j", scores, unparsed=1)
+    a = entry_from_judgements("gen", js)
+    b = entry_from_judgements("gen", list(reversed(js)))
+    assert a.cis == b.cis and a.overall_ci == b.overall_ci and a.means == b.means
+
+
 def test_writes_markdown_csv_json_html_and_charts(tmp_path: Path) -> None:
     hi = entry_from_judgements("strong", _judgements("j", [(5, 5, 5, 5)] * 20 + [(4, 5, 5, 4)] * 5))
     lo = entry_from_judgements(

@@ -89,8 +89,13 @@ def entry_from_summary(name: str, summary: Mapping[str, Any], *, n_failed: int =
 
 
 def entry_from_judgements(name: str, judgements: list[Judgement], *, n_failed: int = 0) -> Entry:
-    """Summarise one generator's judgements with the judge's own summary."""
-    entry = entry_from_summary(name, summarize_judgements(judgements), n_failed=n_failed)
+    """Summarise one generator's judgements with the judge's own summary.
+
+    The judgements are put in (sample, turn) order first: the bootstrap CIs then do not depend
+    on the order workers happened to write them (local vs Ray engine, concurrency).
+    """
+    ordered = sorted(judgements, key=lambda j: (j.sample_id, j.turn))
+    entry = entry_from_summary(name, summarize_judgements(ordered), n_failed=n_failed)
     models = sorted({j.judge_model for j in judgements})
     entry.judge_model = entry.judge_model or (", ".join(models) if models else None)
     return entry
