@@ -265,6 +265,22 @@ def test_failed_call_is_retried_on_rerun(tmp_path: Path) -> None:
     assert len(ids) == len(set(ids)) == 6
 
 
+def test_engine_options_apply_to_a_bench_config_without_changing_its_fingerprint(
+    tmp_path: Path,
+) -> None:
+    from intersyn.engine.ray_cli import engine_overrides
+    from intersyn.models.gate import Models
+
+    cfg = load_bench_config(_config(tmp_path, "http://127.0.0.1:9/v1", ray={"workers": 3}))
+    assert (cfg.engine, cfg.ray.workers) == ("local", 3)
+    on_ray = cfg.with_engine(engine_overrides(None, "auto", None))  # --address implies ray
+    assert (on_ray.engine, on_ray.ray.address, on_ray.ray.workers) == ("ray", "auto", 3)
+    assert on_ray.fingerprint() == cfg.fingerprint()  # where it runs is not what it makes
+    assert cfg.with_engine({}).engine == "local"
+    with pytest.raises(ConfigError, match="one judge gate per worker"):
+        run_bench(on_ray, tmp_path / "out", judge_models=Models())
+
+
 def test_dataset_generator_uses_the_datasets_answers(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", n=4)
     with ScriptedServer() as srv:

@@ -21,6 +21,12 @@ Layout of DIR (every step durable; a rerun skips what is done)::
     generators/<name>/judged/      the judge's output (intersyn.judge.runner.run_judge)
     leaderboard/                   leaderboard.{md,csv,json,html}, radar/bars .png/.svg
 
+Engines: answering and judging run in this process (asyncio) or, with ``engine: ray`` (CLI
+``--engine ray [--address ...] [--workers N]``), on a Ray cluster: each worker answers questions
+with its own gate into the same ``answers/`` run directory, and the judge runs as
+``judge --engine ray`` does. The folder is the same whichever engine wrote it, so a rerun
+resumes across engines; with Ray, DIR must be a path every node sees.
+
 Example ``bench.yaml``::
 
     questions: {source: shipped, limit: 300}
@@ -49,9 +55,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from intersyn.config import RoleConfig, RunConfig
+from intersyn.config import RayConfig, RoleConfig, RunConfig
 from intersyn.data.journal import atomic_write_text, read_jsonl_tolerant
-from intersyn.data.store import RunStore, safe_join
+from intersyn.data.store import RunStore
 from intersyn.errors import ConfigError, InputError, IntersynError
 from intersyn.models.base import ChatMessage
 from intersyn.models.gate import Models
@@ -138,7 +144,10 @@ class BenchConfig(_Cfg):
     judge_samples: int = Field(default=1, ge=1)
     rubric: str | None = None
     seed: int = 0
-    max_in_flight: int = Field(default=32, ge=1)
+    max_in_flight: int = Field(default=32, ge=1, description="questions in flight (local)")
+    #: Where the work runs; not part of the fingerprint (it changes how, not what).
+    engine: Literal["local", "ray"] = "local"
+    ray: RayConfig = Field(default_factory=RayConfig)
 
     @field_validator("generators")
     @classmethod
@@ -150,8 +159,14 @@ class BenchConfig(_Cfg):
         return v
 
     def fingerprint(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """A short hash of what decides the results (the engine settings do not)."""
+        blob = json.dumps(self.model_dump(mode="json", exclude={"engine", "ray"}), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def with_engine(self, overrides: dict[str, Any]) -> BenchConfig:
+        """A copy with the CLI's engine overrides (``{"engine": ..., "ray": {...}}``) applied."""
+        ray = self.ray.model_copy(update=overrides.get("ray") or {})
+        return self.model_copy(update={"engine": overrides.get("engine", self.engine), "ray": ray})
 
 
 def load_bench_config(path: str | Path) -> BenchConfig:
@@ -344,6 +359,25 @@ async def _answer_composite(
     store.commit(_sample(q, answer, caption, ref, meta))
 
 
+async def answer_question(
+    gen: CompositeGenerator,
+    models: Models,
+    store: RunStore,
+    q: Question,
+    bench_seed: int,
+    prompt: str,
+) -> str | None:
+    """Answer one question into ``store`` (committed, or failed with the reason, which is
+    returned). The one per-question step of both engines."""
+    try:
+        await _answer_composite(gen, models, store, q, _seed_for(bench_seed, q.id), prompt)
+    except IntersynError as e:
+        reason = f"{type(e).__name__}: {e}"
+        store.fail(q.id, reason, generator=gen.name)
+        return reason
+    return None
+
+
 ModelsFactory = Callable[[CompositeGenerator, Path], Models]
 
 
@@ -366,10 +400,7 @@ async def _run_composite(
 
     async def one(q: Question) -> None:
         async with sem:
-            try:
-                await _answer_composite(gen, models, store, q, _seed_for(cfg.seed, q.id), prompt)
-            except IntersynError as e:
-                store.fail(q.id, f"{type(e).__name__}: {e}", generator=gen.name)
+            await answer_question(gen, models, store, q, cfg.seed, prompt)
 
     try:
         await asyncio.gather(*(one(q) for q in questions if q.id not in done))
@@ -381,29 +412,32 @@ def _import_answers(gen: AnswersGenerator, questions: list[Question], store: Run
     path = Path(gen.path)
     if not path.exists():
         raise InputError(f"{path}: answers file not found (generator {gen.name})")
-    image_root = Path(gen.image_dir) if gen.image_dir else path.parent
+    # The data layer's one answers reader: bad records are named by file and line.
+    answers = open_samples(path, image_root=gen.image_dir)
     wanted = {q.id: q for q in questions}
     done = store.done_ids()
-    for rec in read_jsonl_tolerant(path):
-        qid = str(rec.get("id", ""))
-        q = wanted.get(qid)
-        if q is None or qid in done:
+    for rec in answers.records():
+        if rec.sample is None:
+            if rec.warning:
+                continue
+            raise InputError(f"{rec.where}: {rec.error} (answers of generator {gen.name})")
+        q = wanted.get(rec.sample.id)
+        if q is None or rec.sample.id in done or not rec.sample.turns:
             continue
+        turn = rec.sample.turns[0]
         ref = None
-        image = rec.get("image")
-        if image:
-            try:
-                data = safe_join(image_root, str(image)).read_bytes()
-                ref = store.put_image(qid, "t0", data)
-            except (OSError, InputError) as e:
-                # Judged as "no image" (ICC = IQ = ITS = 0), with the reason kept.
-                rec.setdefault("image_error", f"{image}: {e}")
         meta = {"generator": gen.name, "source": str(path)}
-        if rec.get("image_error"):
-            meta["image_error"] = rec["image_error"]
-        answer = str(rec.get("answer") or "")
-        store.commit(_sample(q, answer, str(rec.get("caption") or ""), ref, meta))
-        done.add(qid)
+        image = answers.image_or_reason(rec.sample, 0)
+        if image.data is not None:
+            try:
+                ref = store.put_image(q.id, "t0", image.data)
+            except InputError as e:
+                meta["image_error"] = f"{turn.image.path if turn.image else ''}: {e}"
+        elif turn.image is not None:
+            # Judged as "no image" (ICC = IQ = ITS = 0), with the reason kept.
+            meta["image_error"] = f"{turn.image.path}: {image.reason}"
+        store.commit(_sample(q, turn.answer, turn.caption, ref, meta))
+        done.add(q.id)
     for q in questions:
         if q.id not in done:
             store.fail(q.id, f"no answer for this question in {path}", generator=gen.name)
@@ -469,7 +503,11 @@ def _answer(
     store = RunStore(gen_dir / "answers")
     store.write_meta({"generator": gen.model_dump(mode="json"), "bench": cfg.fingerprint()})
     try:
-        if isinstance(gen, CompositeGenerator):
+        if isinstance(gen, CompositeGenerator) and cfg.engine == "ray":
+            from intersyn.engine.ray_bench import answer_on_ray
+
+            answer_on_ray(gen, questions, store, cfg, models_factory, _prompt_template(gen))
+        elif isinstance(gen, CompositeGenerator):
             asyncio.run(_run_composite(gen, questions, store, models_factory(gen, gen_dir), cfg))
         elif isinstance(gen, AnswersGenerator):
             _import_answers(gen, questions, store)
@@ -486,12 +524,26 @@ def _judge(gen_dir: Path, cfg: BenchConfig, judge_models: Models | None) -> Path
     answers = gen_dir / "answers"
     if not RunStore(answers, fsync=False).done_ids():
         return None  # nothing answered: nothing to judge (failures are counted)
-    judge_cfg = RunConfig(judge=cfg.judge, rubric=cfg.rubric, seed=cfg.seed)
-    set_dir = Path(
-        run_judge(
-            answers, judge_cfg, gen_dir / "judged", samples=cfg.judge_samples, models=judge_models
-        )
+    judge_cfg = RunConfig(
+        judge=cfg.judge, rubric=cfg.rubric, seed=cfg.seed, engine=cfg.engine, ray=cfg.ray
     )
+    if cfg.engine == "ray":  # the same judgement set as run_judge writes
+        from intersyn.engine.ray_judge import judge_on_ray
+
+        run = asyncio.run(
+            judge_on_ray(answers, judge_cfg, gen_dir / "judged", samples=cfg.judge_samples)
+        )
+        set_dir = Path(run.path)
+    else:
+        set_dir = Path(
+            run_judge(
+                answers,
+                judge_cfg,
+                gen_dir / "judged",
+                samples=cfg.judge_samples,
+                models=judge_models,
+            )
+        )
     rel = set_dir.relative_to(gen_dir) if set_dir.is_relative_to(gen_dir) else set_dir
     atomic_write_text(gen_dir / "judged.json", json.dumps({"set": str(rel)}))
     return set_dir
@@ -511,6 +563,8 @@ def run_bench(
 
     ``models_factory`` builds the gate for a composite generator (tests pass test doubles);
     ``judge_models`` likewise for the judge. ``only`` limits the run to some generators.
+    With ``cfg.engine == "ray"`` every Ray worker calls ``models_factory`` for its own gate
+    (so it must pickle), and the judge builds its gates from ``cfg.judge``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -519,6 +573,36 @@ def run_bench(
     unknown = sorted(set(only or []) - {g.name for g in cfg.generators})
     if unknown:
         raise ConfigError(f"--only names unknown generators: {', '.join(unknown)}")
+    if cfg.engine == "ray":
+        if judge_models is not None:
+            raise ConfigError(
+                "the Ray engine builds one judge gate per worker; judge_models= is for local runs"
+            )
+        from intersyn.engine.ray_engine import connect
+
+        started = connect(cfg.ray.address)  # once for every generator and the judge
+        try:
+            _run_generators(cfg, out, questions, only, models_factory, None, judge, log)
+        finally:
+            if started:
+                import ray
+
+                ray.shutdown()
+    else:
+        _run_generators(cfg, out, questions, only, models_factory, judge_models, judge, log)
+    return build_bench_report(out)
+
+
+def _run_generators(
+    cfg: BenchConfig,
+    out: Path,
+    questions: list[Question],
+    only: list[str] | None,
+    models_factory: ModelsFactory,
+    judge_models: Models | None,
+    judge: bool,
+    log: Callable[[str], None],
+) -> None:
     for gen in cfg.generators:
         if only and gen.name not in only:
             continue
@@ -531,7 +615,6 @@ def run_bench(
         if judge:
             log(f"{gen.name}: judging")
             _judge(gen_dir, cfg, judge_models)
-    return build_bench_report(out)
 
 
 # -- leaderboard from a bench folder --------------------------------------------------------

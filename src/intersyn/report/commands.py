@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from intersyn.engine.ray_cli import engine_options, engine_overrides
 from intersyn.errors import InputError
 
 
@@ -142,17 +143,28 @@ def report(
 )
 @click.option("--only", multiple=True, help="run only this generator (repeatable)")
 @click.option("--no-judge", is_flag=True, help="only collect answers")
-def bench(config_path: Path, out: Path, only: tuple[str, ...], no_judge: bool) -> None:
+@engine_options
+def bench(
+    config_path: Path,
+    out: Path,
+    only: tuple[str, ...],
+    no_judge: bool,
+    engine: str | None,
+    address: str | None,
+    workers: int | None,
+) -> None:
     """Benchmark interleaved generators: answer the questions, judge with SynJudge, rank.
 
-    Rerunning the same command resumes: answered questions and judged turns are skipped.
+    Rerunning the same command resumes, on either engine: answered questions and judged
+    turns are skipped.
 
     \b
     intersyn bench --config bench.yaml --out bench-out
+    intersyn bench --config bench.yaml --out /shared/bench-out --engine ray --workers 8
     """
     from intersyn.report.bench import load_bench_config, run_bench
 
-    cfg = load_bench_config(config_path)
+    cfg = load_bench_config(config_path).with_engine(engine_overrides(engine, address, workers))
     page = run_bench(cfg, out, only=list(only) or None, judge=not no_judge, log=click.echo)
     click.echo(f"leaderboard: {page}")
 
