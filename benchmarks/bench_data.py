@@ -10,6 +10,15 @@ the disk's, not ours, and on a shared VM it swings from 0.2 to 50 ms; a separate
 write with fsync on shows what durability costs here. Streaming means the peak
 RSS of a phase stays about the same when the dataset grows tenfold; the script prints that
 ratio. Results go to benchmarks/results/bench_data.json.
+
+    python benchmarks/bench_data.py --only durable   # group commit alone (about a minute)
+
+``--only durable`` measures durable sample commits (fsync on, text-only samples so the journal
+is all that is timed) four ways: one commit at a time (one fsync each: how every writer
+worked before group commit), 8 threads committing at once, 64 asyncio tasks committing
+through ``asyncio.to_thread`` (how the judge writes), and ``append_many`` batches of 64. It
+prints samples/s and fsyncs per sample and stores them under ``durable_group_commit`` in
+bench_data.json (the other figures there are kept).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -24,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PHASES = ("write", "finalize", "export", "validate")
 #: Samples written with fsync on (the default of real runs), to show what durability costs.
@@ -116,9 +127,13 @@ def main() -> None:
     ap.add_argument("--phase", choices=[*PHASES, "write-durable"], help=argparse.SUPPRESS)
     ap.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--only", choices=["durable"], help="run one section alone")
     args = ap.parse_args()
     if args.phase:  # child process: one phase, one JSON line
         print(json.dumps(run_phase(args.phase, args.root, args.n)))
+        return
+    if args.only == "durable":
+        _group_commit_section()
         return
     results: dict[str, dict[str, dict[str, float]]] = {}
     durable = _durable_write()
@@ -213,6 +228,89 @@ def _durable_write() -> dict[str, float]:
         return dict(json.loads(out.stdout.strip().splitlines()[-1]))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- durable commits: group commit vs one fsync per sample -----------------------------------
+GROUP_N = 2000
+
+
+def _text_samples(n: int) -> list[Any]:
+    from intersyn.schema import Sample, TopicPath, Turn
+
+    return [
+        Sample(
+            id=f"s{i:07d}",
+            topic=TopicPath(domain="D", category="C", topic=f"T{i % 50}"),
+            turns=[
+                Turn(index=0, question=f"Question {i}?", answer="An answer. " * 20, caption="c")
+            ],
+        )
+        for i in range(n)
+    ]
+
+
+def _durable_mode(mode: str, root: Path, samples: list[Any]) -> dict[str, float]:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from intersyn.data.store import RunStore
+
+    store = RunStore(root / mode, fsync=True)
+    start = time.perf_counter()
+    if mode == "one_at_a_time":
+        for s in samples:
+            store.commit(s)
+    elif mode == "threads_8":
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(store.commit, samples))
+    elif mode == "asyncio_64":
+
+        async def run() -> None:
+            slots = asyncio.Semaphore(64)
+
+            async def one(s: Any) -> None:
+                async with slots:
+                    await asyncio.to_thread(store.commit, s)
+
+            await asyncio.gather(*(one(s) for s in samples))
+
+        asyncio.run(run())
+    elif mode == "append_many_64":
+        for i in range(0, len(samples), 64):
+            store.commit_many(samples[i : i + 64])
+    seconds = time.perf_counter() - start
+    writes = store._samples.writes
+    store.close()
+    assert sum(1 for _ in store.iter_samples()) == len(samples)  # every sample, once
+    return {
+        "samples": len(samples),
+        "seconds": round(seconds, 3),
+        "samples_per_s": round(len(samples) / seconds, 1),
+        "fsyncs": writes,
+        "fsyncs_per_sample": round(writes / len(samples), 4),
+    }
+
+
+def _group_commit_section() -> None:
+    samples = _text_samples(GROUP_N)
+    root = Path(tempfile.mkdtemp(prefix="intersyn-bench-group-"))
+    try:
+        modes = ("one_at_a_time", "threads_8", "asyncio_64", "append_many_64")
+        rows = {m: _durable_mode(m, root, samples) for m in modes}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    base = rows["one_at_a_time"]["samples_per_s"]
+    for m, r in rows.items():
+        r["speedup"] = round(r["samples_per_s"] / base, 2)
+        print(
+            f"{m:<15} {r['samples_per_s']:>9.1f} samples/s  {r['fsyncs']:>5} fsyncs "
+            f"({r['fsyncs_per_sample']:.3f}/sample)  x{r['speedup']} vs one at a time"
+        )
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "bench_data.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data["durable_group_commit"] = {"modes": rows, "cpus": os.cpu_count()}
+    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -410,7 +410,7 @@ def test_answers_read_by_the_data_layer_with_image_dir_and_history(tmp_path: Pat
     backend = ScriptedJudge()
     js = judge(tmp_path, answers, backend, image_dir=tmp_path / "imgs")
     assert [(j.sample_id, j.turn, j.icc) for j in js] == [("d", 0, 3), ("d", 1, 0)]
-    first = next(c for c in backend.calls if "first?" in user_text(c))
+    first = next(c for c in backend.calls if "and then?" not in user_text(c))
     assert first["messages"][1].images == [png("blue")]  # found under --image-dir
     second = next(c for c in backend.calls if "and then?" in user_text(c))
     assert "first?" in user_text(second) and "an image" in user_text(second)  # history

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -276,6 +277,9 @@ class _ParquetDataset(Dataset):
         self._cursor_ids: set[str] = set()
         self._id_index: dict[str, tuple[int, int]] | None = None
         self._path_index: dict[str, tuple[int, int]] | None = None
+        # One reader at a time: a ParquetFile and the image cache are not thread-safe, and
+        # the judge reads images in worker threads while the main thread lists samples.
+        self._lock = threading.RLock()
 
     def __len__(self) -> int:
         return sum(m.metadata.num_rows for m in self._meta)
@@ -299,11 +303,12 @@ class _ParquetDataset(Dataset):
 
     def records(self) -> Iterator[Record]:
         for f, g in self._groups():
-            table = self._meta[f].read_row_group(g, columns=self._text_columns(f))
-            first = sum(self._meta[f].metadata.row_group(i).num_rows for i in range(g))
-            rows = table.to_pylist()
-            self._cursor = (f, g)
-            self._cursor_ids = {r["id"] for r in rows if isinstance(r.get("id"), str)}
+            with self._lock:
+                table = self._meta[f].read_row_group(g, columns=self._text_columns(f))
+                first = sum(self._meta[f].metadata.row_group(i).num_rows for i in range(g))
+                rows = table.to_pylist()
+                self._cursor = (f, g)
+                self._cursor_ids = {r["id"] for r in rows if isinstance(r.get("id"), str)}
             for n, row in enumerate(rows):
                 where = f"{self.files[f]}: row {first + n}"
                 if isinstance(row.get("id"), str):
@@ -327,6 +332,10 @@ class _ParquetDataset(Dataset):
         self._cached = (f, g)
 
     def image_bytes(self, sample: Sample, turn_index: int) -> bytes | None:
+        with self._lock:
+            return self._image_bytes(sample, turn_index)
+
+    def _image_bytes(self, sample: Sample, turn_index: int) -> bytes | None:
         if turn_index < 0 or turn_index >= len(sample.turns):
             raise IndexError(f"sample {sample.id} has no turn {turn_index}")
         if sample.turns[turn_index].image is None:
@@ -342,6 +351,10 @@ class _ParquetDataset(Dataset):
         return super().image_bytes(sample, turn_index)
 
     def read_image(self, ref: ImageRef) -> bytes:
+        with self._lock:
+            return self._read_image(ref)
+
+    def _read_image(self, ref: ImageRef) -> bytes:
         if ref.path in self._by_path:
             return self._by_path[ref.path]
         try:
@@ -516,7 +529,7 @@ class HubDataset(_ParquetDataset):
             out.append((str(sid), images))
         return out
 
-    def read_image(self, ref: ImageRef) -> bytes:
+    def _read_image(self, ref: ImageRef) -> bytes:
         if ref.path in self._by_path:
             return self._by_path[ref.path]
         loc = self._locate_path(ref.path)

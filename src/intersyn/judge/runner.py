@@ -205,7 +205,6 @@ async def _judge_all(
     seen: set[tuple[str, int]] = set()
     tasks: set[asyncio.Task[None]] = set()
 
-    write_lock = asyncio.Lock()
     stop: list[BaseException] = []  # set when the run must end early (budget, dead endpoint)
     failing = [0]  # consecutive turns whose every call failed, with no success yet
 
@@ -224,10 +223,10 @@ async def _judge_all(
                         "Nothing judged is lost: fix the endpoint or config and rerun."
                     )
                 )
-            # fsync in a worker thread, one write at a time: the event loop keeps serving
-            # replies while a judgement is made durable (it is counted only after).
-            async with write_lock:
-                await asyncio.to_thread(store.append, j, item.topic)
+            # fsync in a worker thread: the event loop keeps serving replies while a
+            # judgement is made durable (it is counted only after). Turns finishing together
+            # share one write and one fsync (the journal's group commit), so no lock here.
+            await asyncio.to_thread(store.append, j, item.topic)
             run.counts[j.status] += 1
             if j.status == "error" and run.first_error is None:
                 run.first_error = f"{item.sample_id} turn {item.turn}: {j.error}"
