@@ -196,6 +196,37 @@ async def test_ar_garbage_is_repaired_once(tmp_path: Path) -> None:
     assert len(repairs) == 1 and "lorem ipsum" in repairs[0].user
 
 
+async def test_retry_asks_again_when_the_cached_repair_was_unusable(tmp_path: Path) -> None:
+    # First run: the answer and its repair are garbage (both cached) → the sample fails.
+    # A rerun sharing the cache replays both for free, then asks the model for the repair
+    # again instead of failing on the same cached garbage.
+    from intersyn.models.cache import ResponseCache
+
+    broken = {"on": True}
+
+    def writer(call: Call) -> str:
+        if call.kind == "answer" and (broken["on"] or "could not be read" not in call.user):
+            return "lorem ipsum without any structure"
+        return default_respond(call)
+
+    def gated(w: ScriptedChat) -> Models:
+        return Models(
+            chat={"writer": w, "critic": w},
+            paint={"painter": ScriptedPaint()},
+            cache=ResponseCache(tmp_path / "cache.sqlite"),
+        )
+
+    first = ScriptedChat(writer)
+    with pytest.raises(SampleFailed, match="even after one repair request"):
+        await make_sample(_seed(), _ctx(tmp_path / "a", gated(first)))
+    broken["on"] = False
+    second = ScriptedChat(writer)
+    t = (await make_sample(_seed(), _ctx(tmp_path / "b", gated(second)))).turns[0]
+    assert t.answer.startswith("An answer #") and t.caption
+    live_repairs = [c for c in second.calls if "could not be read" in c.user]
+    assert len(live_repairs) == 1  # only the refreshed repair reached the model
+
+
 async def test_ar_unrepairable_fails_the_sample_with_a_reason(tmp_path: Path) -> None:
     def writer(call: Call) -> str:
         if call.kind == "answer":

@@ -16,7 +16,7 @@ from intersyn.config import SeirConfig
 from intersyn.data.store import RunStore
 from intersyn.errors import ParseError
 from intersyn.models.base import ChatMessage, ChatResult
-from intersyn.models.gate import Models
+from intersyn.models.gate import CacheMode, Models
 from intersyn.schema import ImageRef, TopicPath, Turn
 from intersyn.seir.checks import SampleFailed
 from intersyn.seir.parse import excerpt
@@ -75,6 +75,7 @@ class SeirContext:
         schema: dict[str, Any] | None,
         purpose: str,
         images: Sequence[bytes] = (),
+        cache: CacheMode = True,
     ) -> ChatResult:
         """Render ``prompt`` with the turn's variables and send it to ``role`` via the gate.
 
@@ -93,6 +94,7 @@ class SeirContext:
             schema=schema,
             seed=derive_seed(tc.seed, tc.turn, purpose),
             sample_id=tc.sample_id,
+            cache=cache,
         )
 
     async def ask_parsed(
@@ -129,9 +131,27 @@ class SeirContext:
             try:
                 return parser(again.text)
             except ParseError as second:
+                problem = second
+                if again.usage.cached:
+                    # A cached repair that was unusable (a --retry-failed rerun): ask the
+                    # model again instead of replaying it; the new reply replaces the entry.
+                    again = await self.ask(
+                        tc,
+                        role,
+                        "repair",
+                        repair,
+                        system=system,
+                        schema=schema,
+                        purpose=purpose + ".repair",
+                        cache="refresh",
+                    )
+                    try:
+                        return parser(again.text)
+                    except ParseError as third:
+                        problem = third
                 raise SampleFailed(
                     f"{what}: the writer's reply could not be read, even after "
-                    f"one repair request ({second}); first reply {excerpt(reply.text)}"
+                    f"one repair request ({problem}); first reply {excerpt(reply.text)}"
                 ) from None
 
     # -- images -----------------------------------------------------------------------------
