@@ -267,3 +267,26 @@ def test_bootstrap_table_equals_the_libraries_on_the_resampled_pairs() -> None:
         got = table_metrics(pairs.table(dim, counts))
         for k, v in want.items():
             assert got[k] == pytest.approx(v), (dim, k)
+
+
+def test_summary_does_not_depend_on_judgement_order() -> None:
+    import random
+
+    from intersyn.judge.summary import summarize
+    from intersyn.schema import Judgement
+
+    rng = random.Random(3)
+    js = [
+        Judgement(
+            sample_id=f"s{i:03d}",
+            turn=0,
+            judge_model="m",
+            rubric_version="v1",
+            **{d: rng.randint(0, 5) for d in ("tcc", "icc", "iq", "its")},
+        )
+        for i in range(40)
+    ]
+    shuffled = js[:]
+    rng.shuffle(shuffled)
+    a, b = summarize(js, n_boot=200), summarize(shuffled, n_boot=200)
+    assert a["dimensions"] == b["dimensions"] and a["overall"] == b["overall"]

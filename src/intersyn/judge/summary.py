@@ -45,7 +45,11 @@ def summarize(
 
     ``samples`` gives topics for the domain/category breakdown: dataset samples, or a mapping
     sample id → TopicPath (a judgement set stores the topics of dataset inputs itself).
+    The result does not depend on the order judgements were written in (engines differ).
     """
+    # Bootstrap resamples index positions: fix the order so the CIs are the same for the
+    # same judgements whichever engine or worker wrote them first.
+    judgements = sorted(judgements, key=lambda j: (j.sample_id, j.turn))
     status = Counter(j.status for j in judgements)
     out: dict[str, Any] = {
         "n_items": len(judgements),
