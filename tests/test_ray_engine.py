@@ -181,3 +181,14 @@ def test_resume_skips_what_is_done(ray_cluster, tmp_path: Path) -> None:
     assert set(raw) == _expected(120)
     assert max(raw.values()) == 1
     assert report.submitted == 60 + 1  # s00049 failed in the first run and is tried again
+
+
+def test_nothing_to_do_starts_no_workers(tmp_path: Path) -> None:
+    """A fully resumed run has no items: no cluster is joined and no worker is made."""
+    from intersyn.engine.ray_engine import run_on_ray
+
+    def opener(info: object) -> None:
+        raise AssertionError("no worker should be started")
+
+    report = run_on_ray(iter(()), opener, _make, item_id=_sid, address="ray://unreachable:1")
+    assert (report.workers, report.submitted) == (0, 0)

@@ -255,6 +255,9 @@ class _Flight:
     attempts: int
 
 
+_NOTHING: Any = object()
+
+
 def run_on_ray(
     items: Iterable[T],
     make_worker_ctx: Callable[[WorkerInfo], C | Awaitable[C]],
@@ -290,8 +293,15 @@ def run_on_ray(
     cluster cannot place within ``placement_timeout_s`` are dropped (the run goes on with the
     others); none placed is an :class:`EngineError` naming the resources asked for.
     """
+    import itertools
+
     import ray
 
+    stream = iter(items)
+    first = next(stream, _NOTHING)
+    if first is _NOTHING:
+        return EngineReport()  # nothing to do (a fully resumed run): start no cluster, no workers
+    stream = itertools.chain([first], stream)
     started = connect(address)
     report = EngineReport()
     t0 = time.perf_counter()
@@ -321,7 +331,7 @@ def run_on_ray(
         _drive(
             ray,
             actors,
-            iter(items),
+            stream,
             item_id,
             worker_in_flight,
             max_item_attempts,
