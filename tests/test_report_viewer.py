@@ -167,3 +167,63 @@ def test_site_page_paths_are_safe_for_any_id() -> None:
         assert len(p) < 120
     assert sample_page("ok-id_1").endswith("/ok-id_1.html")
     assert sample_page("a/b") != sample_page("a_b")
+
+
+def test_judgements_are_streamed_never_loaded_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build reads judgements through iter_judgements into an on-disk index (flat
+    memory); the newer record of a rejudged turn wins, an error never hides a judgement."""
+    from intersyn.judge import store as judge_store
+    from intersyn.schema import Judgement
+
+    run = make_run(tmp_path / "run", n=3)
+    judged = tmp_path / "judged"
+    store = JudgementStore(
+        judged, SetInfo(judge_model="judge-x", rubric="synjudge@1", mode="vision")
+    )
+    for j in make_judgements(run):
+        store.append(j)
+    rejudged = Judgement(
+        sample_id="s0000",
+        turn=0,
+        tcc=5,
+        icc=5,
+        iq=5,
+        its=5,
+        judge_model="judge-x",
+        rubric_version="1",
+    )
+    failed = rejudged.model_copy(update={"status": "error", "tcc": None, "error": "boom"})
+    store.append(rejudged)
+    store.append(failed)
+    store.close()
+
+    def refuse(*a: object, **k: object) -> None:
+        raise AssertionError("the viewer must not load a whole judgement set")
+
+    monkeypatch.setattr(judge_store, "load_judgements", refuse)
+    monkeypatch.setattr(judge_store, "load_set", refuse)
+    site = tmp_path / "site"
+    build_site(run, site, judgements=judged)
+    rows = {r[0]: r for r in _chunk_rows(site)}
+    assert rows["s0000"][8:12] == [5.0, 5.0, 5.0, 5.0] and rows["s0000"][7] == "ok"
+    assert _meta(site)["judged"] is True
+
+
+def test_an_answers_jsonl_is_viewed(tmp_path: Path) -> None:
+    from tests.report_fixtures import png
+
+    (tmp_path / "a.png").write_bytes(png((10, 200, 30)))
+    lines = [
+        {"id": "q1", "question": "What is <b>this</b>?", "answer": "A bird.", "image": "a.png"},
+        {"id": "q1", "turn": 1, "question": "And then?", "answer": "It flew.", "image": "gone.png"},
+    ]
+    src = tmp_path / "answers.jsonl"
+    src.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    site = tmp_path / "site"
+    build_site(src, site)
+    [row] = _chunk_rows(site)
+    assert row[0] == "q1" and row[5] == 2 and row[14].startswith("thumb/")
+    page = (site / row[1]).read_text()
+    assert "What is &lt;b&gt;this&lt;/b&gt;?" in page and "gone.png" in page

@@ -14,6 +14,13 @@ A rerun skips every (sample id, turn) already judged ``ok`` or ``unparsed``; tur
 failed (``error``) are tried again, and the newer record wins when read back.
 
 >>> js = load_judgements("runs/a-judged")          # doctest: +SKIP
+>>> for j in iter_judgements("runs/a-judged"): ...  # doctest: +SKIP  (streamed, every record)
+>>> with JudgementIndex(iter_judgements("runs/a-judged")) as index:   # doctest: +SKIP
+...     index.for_sample("s000001")                  # {turn: Judgement}, from SQLite on disk
+
+Reading a set for a large dataset: :func:`iter_judgements` streams the records, and
+:class:`JudgementIndex` keeps one judgement per (sample id, turn) in a temporary SQLite file,
+so memory stays flat however many turns were judged.
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -121,12 +131,11 @@ def find_sets(path: Path) -> list[Path]:
     return []
 
 
-def load_set(path: str | Path) -> JudgementSet:
-    """Read one judgement set: a set folder, a judge output holding one set, or a JSONL file."""
+def _resolve(path: str | Path) -> tuple[Path, SetInfo | None, list[Path]]:
+    """(set folder or file, its info, the JSONL files holding its records)."""
     p = Path(path)
     if p.is_file():
-        records = _records([p])
-        return JudgementSet(p, None, *_judgements(records, p))
+        return p, None, [p]
     if not p.exists():
         raise InputError(f"{p}: no such judgement set or judge output directory")
     sets = find_sets(p)
@@ -140,7 +149,21 @@ def load_set(path: str | Path) -> JudgementSet:
     if (s / "set.json").exists():
         info = SetInfo(**json.loads((s / "set.json").read_text(encoding="utf-8")))
     files = sorted((s / "parts").glob("judgements-*.jsonl")) if (s / "parts").is_dir() else []
-    return JudgementSet(s, info, *_judgements(_records(files), s))
+    return s, info, files
+
+
+def load_set(path: str | Path) -> JudgementSet:
+    """Read one judgement set: a set folder, a judge output holding one set, or a JSONL file."""
+    where, info, files = _resolve(path)
+    latest: dict[tuple[str, int], Judgement] = {}
+    topics: dict[str, TopicPath] = {}
+    for j, topic in _stream(files, where):
+        key = (j.sample_id, j.turn)
+        if prefer(latest.get(key), j):
+            latest[key] = j
+        if topic is not None:
+            topics[j.sample_id] = topic
+    return JudgementSet(where, info, list(latest.values()), topics)
 
 
 def load_judgements(path: str | Path) -> list[Judgement]:
@@ -148,33 +171,104 @@ def load_judgements(path: str | Path) -> list[Judgement]:
     return load_set(path).judgements
 
 
-def _records(files: Iterable[Path]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def iter_judgements(path: str | Path) -> Iterator[Judgement]:
+    """Every judgement record of a set, streamed in the order written (one in memory at a
+    time); ``path`` is resolved as by :func:`load_set`.
+
+    A turn judged again (a rerun after an error) appears once per record: :func:`prefer`
+    says which one counts, and :class:`JudgementIndex` applies it on disk.
+    """
+    where, _, files = _resolve(path)
+    for j, _topic in _stream(files, where):
+        yield j
+
+
+def prefer(old: Judgement | None, new: Judgement) -> bool:
+    """Whether ``new`` replaces ``old`` for the same turn: the newer record wins, except
+    that an error never replaces a real judgement."""
+    return old is None or new.status != "error" or old.status == "error"
+
+
+def _stream(files: Iterable[Path], where: Path) -> Iterator[tuple[Judgement, TopicPath | None]]:
+    n = 0
     for f in files:
-        out.extend(read_jsonl_tolerant(f))
-    return out
+        for rec in read_jsonl_tolerant(f):
+            n += 1
+            topic = rec.pop("topic", None)
+            try:
+                j = Judgement.model_validate(rec)
+            except ValidationError as e:
+                first = e.errors()[0]
+                loc = ".".join(str(x) for x in first["loc"])
+                raise InputError(
+                    f"{where}: record {n} is not a judgement ({loc}: {first['msg']})"
+                ) from None
+            yield j, TopicPath.model_validate(topic) if isinstance(topic, dict) else None
 
 
-def _judgements(
-    records: list[dict[str, Any]], where: Path
-) -> tuple[list[Judgement], dict[str, TopicPath]]:
-    latest: dict[tuple[str, int], Judgement] = {}
-    topics: dict[str, TopicPath] = {}
-    for n, rec in enumerate(records, start=1):
-        topic = rec.pop("topic", None)
+class JudgementIndex:
+    """One judgement per (sample id, turn), kept in a temporary SQLite file, not in memory.
+
+    Built from any stream of judgements (:func:`iter_judgements`, a list); later records
+    replace earlier ones as :func:`prefer` says. The file is removed by :meth:`close`.
+
+    >>> with JudgementIndex(iter_judgements("runs/a-judged")) as index:  # doctest: +SKIP
+    ...     index.for_sample("s1")                                        # {0: Judgement}
+    """
+
+    _BATCH = 2000
+
+    def __init__(self, judgements: Iterable[Judgement], *, folder: Path | None = None) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="intersyn-judgements-", dir=folder))
+        self._db = sqlite3.connect(self._dir / "index.sqlite")
+        # A scratch index: nothing to recover after a crash, so no journal and no fsync.
+        self._db.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8192;"
+            "CREATE TABLE j (sample_id TEXT NOT NULL, turn INTEGER NOT NULL, "
+            "status TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (sample_id, turn))"
+            " WITHOUT ROWID;"
+        )
+        self.count = 0
         try:
-            j = Judgement.model_validate(rec)
-        except ValidationError as e:
-            first = e.errors()[0]
-            loc = ".".join(str(x) for x in first["loc"])
-            raise InputError(
-                f"{where}: record {n} is not a judgement ({loc}: {first['msg']})"
-            ) from None
-        key = (j.sample_id, j.turn)
-        old = latest.get(key)
-        # The newest record wins, except that an error never replaces a real judgement.
-        if old is None or j.status != "error" or old.status == "error":
-            latest[key] = j
-        if isinstance(topic, dict):
-            topics[j.sample_id] = TopicPath.model_validate(topic)
-    return list(latest.values()), topics
+            self._load(judgements)
+        except BaseException:
+            self.close()
+            raise
+
+    def _load(self, judgements: Iterable[Judgement]) -> None:
+        sql = (
+            "INSERT INTO j VALUES (?, ?, ?, ?) ON CONFLICT (sample_id, turn) DO UPDATE SET "
+            "status = excluded.status, body = excluded.body "
+            "WHERE excluded.status != 'error' OR j.status = 'error'"
+        )
+        batch: list[tuple[str, int, str, str]] = []
+        for j in judgements:
+            batch.append((j.sample_id, j.turn, j.status, j.model_dump_json()))
+            if len(batch) >= self._BATCH:
+                self._db.executemany(sql, batch)
+                batch.clear()
+        if batch:
+            self._db.executemany(sql, batch)
+        self._db.commit()
+        self.count = self._db.execute("SELECT count(*) FROM j").fetchone()[0]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def for_sample(self, sample_id: str) -> dict[int, Judgement]:
+        """The judgements of one sample by turn (empty when it was not judged)."""
+        rows = self._db.execute("SELECT turn, body FROM j WHERE sample_id = ?", (sample_id,))
+        return {turn: Judgement.model_validate_json(body) for turn, body in rows}
+
+    def close(self) -> None:
+        """Drop the index and its file."""
+        try:
+            self._db.close()
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> JudgementIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

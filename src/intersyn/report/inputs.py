@@ -61,6 +61,21 @@ def load_judgement_list(judgements: JudgementsArg) -> list[Judgement]:
     return list(judgements)
 
 
+def iter_judgement_arg(judgements: JudgementsArg) -> Iterable[Judgement]:
+    """Judgements streamed from a judge out dir / set dir / JSONL (``iter_judgements``: every
+    record, in write order), or the ones given; nothing for None."""
+    if judgements is None:
+        return []
+    if isinstance(judgements, str | Path):
+        p = Path(judgements)
+        if not p.exists():
+            raise InputError(f"{p}: judgements not found; give a `intersyn judge` output folder")
+        from intersyn.judge.store import iter_judgements
+
+        return iter_judgements(p)
+    return judgements
+
+
 def summarize_judgements(judgements: list[Judgement], samples: Any = None) -> dict[str, Any]:
     """The judge's own summary (means, CIs, n, n unparsed, breakdowns)."""
     from intersyn.judge.summary import summarize

@@ -12,7 +12,9 @@ Layout of a built site (opens from disk; ``intersyn serve SITE`` serves it on 12
     assets/                    CSS and JS, no CDN
 
 The build streams: one sample is rendered at a time and index rows are flushed every 500
-samples, so memory stays flat whatever the dataset's size.
+samples; judgements are streamed into a temporary SQLite index keyed by (sample id, turn)
+(:class:`intersyn.judge.store.JudgementIndex`) and looked up per sample, so memory stays
+flat whatever the size of the dataset and of its judgement set.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from typing import Any
 
 from intersyn.data.dataset import Dataset
 from intersyn.errors import InputError
+from intersyn.judge.store import JudgementIndex
 from intersyn.report.diff import side_by_side
 from intersyn.report.images import ImageSink, SiteImage
 from intersyn.report.inputs import (
     Failure,
     JudgementsArg,
     failures_of,
-    load_judgement_list,
+    iter_judgement_arg,
     open_samples,
 )
 from intersyn.report.render import copy_assets, js_call, write_file, write_page
@@ -67,21 +70,28 @@ class _Stats:
 class SiteBuilder:
     """Builds a site sample by sample; :meth:`finish` writes the index files."""
 
-    def __init__(self, out_dir: Path, dataset: Dataset | None, judgements: list[Judgement]) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        dataset: Dataset | None,
+        judgements: Iterable[Judgement] | JudgementIndex,
+    ) -> None:
         self.out = out_dir
         self.dataset = dataset
         self.images = ImageSink(out_dir)
-        self.judged = bool(judgements)
-        self._by_turn: dict[str, dict[int, Judgement]] = {}
-        for j in judgements:
-            self._by_turn.setdefault(j.sample_id, {})[j.turn] = j
+        # Judgements live on disk (SQLite), looked up per sample: memory does not grow.
+        self._own_index = not isinstance(judgements, JudgementIndex)
+        self._index = (
+            judgements if isinstance(judgements, JudgementIndex) else JudgementIndex(judgements)
+        )
+        self.judged = len(self._index) > 0
         self._rows: list[list[Any]] = []
         self.stats = _Stats()
 
     # -- per sample -------------------------------------------------------------------------
     def add_sample(self, sample: Sample, prev_id: str | None, next_id: str | None) -> None:
         page = sample_page(sample.id)
-        judged = self._by_turn.get(sample.id, {})
+        judged = self._index.for_sample(sample.id) if self.judged else {}
         turns = [self._turn_context(sample, t, judged.get(t)) for t in range(len(sample.turns))]
         write_page(
             self.out / page,
@@ -236,7 +246,13 @@ class SiteBuilder:
         self._rows = []
 
     # -- end --------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Drop the judgement index this builder made (its temporary file)."""
+        if self._own_index:
+            self._index.close()
+
     def finish(self, title: str) -> Path:
+        self.close()
         self._flush()
         pages = self.stats.pages
         for n in range(1, pages + 1):  # rewrite navigation now that the page count is known
@@ -306,9 +322,12 @@ def build_site(
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     dataset = open_samples(dataset_path)
-    builder = SiteBuilder(out, dataset, load_judgement_list(judgements))
-    for prev_id, sample, next_id in _lookahead(dataset.samples(on_error=on_error)):
-        builder.add_sample(sample, prev_id, next_id)
-    for failure in failures_of(dataset):  # ids that never finished
-        builder.add_failure(failure)
-    return builder.finish(title or f"intersyn · {Path(dataset_path).name}")
+    builder = SiteBuilder(out, dataset, iter_judgement_arg(judgements))
+    try:
+        for prev_id, sample, next_id in _lookahead(dataset.samples(on_error=on_error)):
+            builder.add_sample(sample, prev_id, next_id)
+        for failure in failures_of(dataset):  # ids that never finished
+            builder.add_failure(failure)
+        return builder.finish(title or f"intersyn · {Path(dataset_path).name}")
+    finally:
+        builder.close()
