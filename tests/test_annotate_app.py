@@ -239,6 +239,7 @@ def test_positions_outside_the_own_queue_are_404(tmp_path: Path) -> None:
         ({"action": "rate", "tcc": True, "icc": 1, "iq": 1, "its": 1}, 422, "TCC must be"),
         ({"action": "rate", "tcc": "3", "icc": 1, "iq": 1, "its": 1}, 422, "TCC must be"),
         ({"action": "rate", "tcc": 3, "icc": 1, "iq": 1}, 422, "ITS is missing"),
+        ({"action": "rate", "tcc": 3}, 422, "ICC, IQ, ITS are missing"),
         ({"action": "delete"}, 422, "action must be"),
         ({"action": "skip", "flag": True}, 422, "a flag needs a comment"),
         ({"action": "skip", "flag": "yes", "comment": "x"}, 422, "flag must be true or false"),
@@ -284,6 +285,19 @@ def test_malformed_bodies_are_4xx_never_500(setup: Any) -> None:
     assert db.ratings() == []
 
 
+def test_error_pages_say_what_went_wrong_in_words(setup: Any) -> None:
+    _, links, app = setup
+    r = TestClient(app).get("/rate/1")
+    assert r.status_code == 401
+    assert "<h1>Not signed in" in r.text and "open your personal link" in r.text
+    client = signed_in(app, links.tokens["alice"])
+    r = client.get("/rate/99")
+    assert r.status_code == 404
+    assert "<h1>Not found" in r.text and "no item 99 in your queue (1-6)" in r.text
+    r = client.put("/rate/1")
+    assert r.status_code == 405 and "<h1>Method Not Allowed" in r.text
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -306,7 +320,7 @@ def test_bad_form_submit_rerenders_the_page_with_the_error(
 
 
 def test_admin_page_progress_alpha_and_export(setup: Any) -> None:
-    _, links, app = setup
+    db, links, app = setup
     for name, base in (("alice", 0), ("bob", 1)):
         c = TestClient(app, headers={"authorization": f"Bearer {links.tokens[name]}"})
         for pos in range(1, 7):
@@ -324,6 +338,8 @@ def test_admin_page_progress_alpha_and_export(setup: Any) -> None:
     page = admin.get("/admin").text
     assert 'data-annotator="alice"' in page and f"{alpha:.3f}" in page
     assert "6 items · each rated by 2 annotators · 12 ratings so far" in page
+    assert "over 6 items rated by two or more" in page and "not yet meaningful" in page
+    assert f"annotate export --db {db.path} --out" in page  # the real path, ready to paste
     export = admin.get("/admin/export.jsonl")
     assert export.status_code == 200 and len(export.text.splitlines()) == 12
     assert "attachment" in export.headers["content-disposition"]

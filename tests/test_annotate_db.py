@@ -121,6 +121,35 @@ def test_setup_killed_half_way_finishes_on_next_start(tmp_path: Path) -> None:
     assert sum(p.assigned for p in db.progress()) == 3
 
 
+def test_setup_that_failed_on_a_wrong_input_starts_over_with_the_right_one(
+    tmp_path: Path,
+) -> None:
+    wrong = tmp_path / "notes.txt"
+    wrong.write_text("not a dataset")
+    db = AnnotationDB(tmp_path / "r.sqlite")
+    with pytest.raises(InputError, match=r"notes\.txt"):
+        prepare(db, wrong, ["a", "b"], 1)
+    assert not db.is_ready() and db.item_count() == 0
+    # the right input, annotators and overlap kept from the first try
+    run = make_run(tmp_path / "run", 2, 1)
+    links = prepare(db, run, None)
+    assert links is not None and set(links.tokens) == {"a", "b"}
+    assert db.is_ready() and db.item_count() == 2 and db.meta()["overlap"] == "1"
+    assert db.meta()["source"] == str(run.resolve())
+
+
+def test_setup_stopped_half_way_names_its_input(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", samples=3, turns=1)
+    db = AnnotationDB(tmp_path / "r.sqlite")
+    from intersyn.annotate import prepare as prep
+
+    prep._start(db, run, ["a"], 1, None)
+    db.add_items(list(read_items(run))[:1])
+    other = make_run(tmp_path / "other", 1, 1)
+    with pytest.raises(InputError, match="stopped half-way; start again with that INPUT"):
+        prepare(db, other, None)
+
+
 def test_new_db_needs_input_and_annotators(tmp_path: Path) -> None:
     db = AnnotationDB(tmp_path / "r.sqlite")
     with pytest.raises(InputError, match="pass the dataset"):

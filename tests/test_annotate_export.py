@@ -203,3 +203,34 @@ def test_cli_errors_are_clean_messages(tmp_path: Path) -> None:
         ["annotate", "serve", str(tmp_path / "nope"), "--db", str(missing), "--annotators", "a"],
     )
     assert result.exit_code == 1 and "no such dataset" in result.output
+
+
+def test_cli_export_to_an_unwritable_place_is_a_clean_message(tmp_path: Path) -> None:
+    db = rated_db(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for extra in (
+        ["--out", str(blocker / "r.parquet")],
+        ["--out", str(tmp_path / "r.jsonl"), "--history", str(blocker / "h.jsonl")],
+    ):
+        result = CliRunner().invoke(cli, ["annotate", "export", "--db", str(db.path), *extra])
+        assert result.exit_code == 1, result.output
+        assert "cannot write" in result.output and "pick another path" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_cli_serve_on_a_busy_port_says_so_before_touching_anything(tmp_path: Path) -> None:
+    import socket
+
+    from tests.test_annotate_support import make_run
+
+    run = make_run(tmp_path / "run", 1, 1)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = [str(run), "--db", str(tmp_path / "r.sqlite"), "--annotators", "a"]
+        result = CliRunner().invoke(cli, ["annotate", "serve", *args, "--port", str(port)])
+    assert result.exit_code == 1, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port" in result.output
+    assert not (tmp_path / "r.sqlite").exists()

@@ -132,10 +132,14 @@ def test_two_annotators_rate_in_chromium_across_a_server_kill(
             alice.wait_for_url("**/rate/2")
             expect(alice.locator("details.earlier")).to_contain_text("Question 0 of s000")
 
-            # Enter with a dimension missing does not submit; finishing it does
+            # Enter with a dimension missing does not submit: the page says which are missing
             alice.keyboard.press("2")
             alice.keyboard.press("Enter")
             expect(alice.locator("#position")).to_have_text("2")
+            expect(alice.locator("#form-status")).to_have_text(
+                "Score ICC, IQ, ITS first (or s to skip)."
+            )
+            expect(alice.locator("#dim-icc")).to_have_class("dim active")
             alice.keyboard.press("1")
             alice.keyboard.press("0")
             alice.keyboard.press("3")
@@ -143,9 +147,13 @@ def test_two_annotators_rate_in_chromium_across_a_server_kill(
             entered[("alice", *key[2])] = {"tcc": 2, "icc": 1, "iq": 0, "its": 3}
             alice.wait_for_url("**/rate/3")
 
-            # zoom the image by clicking it; Escape closes the zoom
+            # the image is shown enlarged, with its real size said; zoom fills the window
+            expect(alice.locator("#image-size")).to_have_text("48 × 32 px")
+            assert alice.locator("#image").bounding_box()["width"] >= 300  # type: ignore[index]
             alice.click("#image")
             expect(alice.locator("#zoom")).to_be_visible()
+            zoomed = alice.locator("#zoom-image").bounding_box()
+            assert zoomed is not None and zoomed["height"] >= 0.9 * 900
             alice.keyboard.press("Escape")
             expect(alice.locator("#zoom")).to_be_hidden()
 

@@ -33,6 +33,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict
+from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -107,6 +108,12 @@ def parse_submission(data: Mapping[str, Any], *, json_body: bool) -> Submission:
         raise SubmissionError("a flag needs a comment saying what is wrong with the item")
     if action == "skip":
         return Submission("skip", None, comment, flagged)
+    missing = [d.upper() for d in DIMENSIONS if data.get(d) is None or data.get(d) == ""]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise SubmissionError(
+            f"{', '.join(missing)} {verb} missing: rate every dimension 0-5, or skip"
+        )
     scores = {d: _score_value(d, data.get(d), json_body=json_body) for d in DIMENSIONS}
     return Submission("rate", scores, comment, flagged)
 
@@ -377,7 +384,8 @@ class RatingApp:
     async def admin_page(self, request: Request) -> Response:
         await self.who(request, "admin")
         status = await self.run(self.admin_status)
-        return self.render(request, "admin.html", {"status": status, "rubric": self.rubric})
+        context = {"status": status, "rubric": self.rubric, "db_path": str(self.db.path)}
+        return self.render(request, "admin.html", context)
 
     async def admin_export(self, request: Request) -> Response:
         await self.who(request, "admin")
@@ -464,7 +472,9 @@ class RatingApp:
             detail = f"{request.method} is not allowed here."
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": detail, "status": status}, status_code=status)
-        return self.render(request, "error.html", {"status": status, "message": detail}, status)
+        phrase = _PHRASES.get(status) or _http_phrase(status)
+        context = {"status": status, "phrase": phrase, "message": detail}
+        return self.render(request, "error.html", context, status)
 
     async def server_error(self, request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -472,6 +482,16 @@ class RatingApp:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": message, "status": 500}, status_code=500)
         return Response(message, status_code=500, media_type="text/plain")
+
+
+_PHRASES = {401: "Not signed in", 403: "Not allowed", 404: "Not found", 413: "Too large"}
+
+
+def _http_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _image_url(pos: int, item: Item) -> str | None:

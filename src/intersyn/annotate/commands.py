@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -120,6 +123,7 @@ def serve(
 
     from intersyn.annotate.app import create_app, default_allowed_hosts
 
+    _check_port_free(host, port)
     db = AnnotationDB(db_path)
     links = prepare(db, input_path, _names(annotators), overlap, limit=limit)
     base = base_url or _base_url(host, port)
@@ -249,9 +253,38 @@ def export(
     from intersyn.annotate.export import export_ratings, write_jsonl
 
     db = ready_db(db_path)
-    n = export_ratings(db, out, fmt=fmt)
+    with _writing(out):
+        n = export_ratings(db, out, fmt=fmt)
     click.echo(f"{n} ratings written to {out}")
     if flags_out is not None:
-        click.echo(f"{write_jsonl(db.flags(), flags_out)} flags written to {flags_out}")
+        with _writing(flags_out):
+            click.echo(f"{write_jsonl(db.flags(), flags_out)} flags written to {flags_out}")
     if history_out is not None:
-        click.echo(f"{write_jsonl(db.history(), history_out)} submits written to {history_out}")
+        with _writing(history_out):
+            n_hist = write_jsonl(db.history(), history_out)
+        click.echo(f"{n_hist} submits written to {history_out}")
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failed write (no such folder, no permission, disk full) into a clear message."""
+    try:
+        yield
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise InputError(f"cannot write {path}: {reason}; pick another path") from e
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse early, with a hint, when HOST:PORT cannot be bound (in use, or not ours)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            reason = e.strerror or str(e)
+            raise InputError(
+                f"cannot listen on {host}:{port}: {reason}; is another server running there?"
+                f" Pass another --port (e.g. --port {port + 1})"
+            ) from e

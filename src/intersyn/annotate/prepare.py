@@ -56,10 +56,18 @@ def prepare(
     if meta.get("state") == "ready":
         _check_same(db, meta, source, annotators, overlap, limit)
         return None
-    if not meta:
+    if not meta or (source is not None and db.item_count() == 0):
+        # New, or a set-up that stopped before copying anything (an unreadable INPUT, say):
+        # start over with what was given now.
+        if meta:  # what was not given again is kept from the first try
+            annotators = annotators or json.loads(meta.get("annotators", "[]"))
+            overlap = overlap if overlap is not None else int(meta.get("overlap") or 2)
+            limit = (
+                limit if limit is not None else (int(meta["limit"]) if meta.get("limit") else None)
+            )
         meta = _start(db, source, annotators, overlap, limit)
     else:
-        _check_same(db, meta, source, annotators, overlap, limit)
+        _check_same(db, meta, source, annotators, overlap, limit, ready=False)
     names = list(json.loads(meta["annotators"]))
     lim = int(meta["limit"]) if meta.get("limit") else None
     db.add_items(read_items(Path(meta["source"]), limit=lim))
@@ -114,9 +122,16 @@ def _check_same(
     annotators: list[str] | None,
     overlap: int | None,
     limit: int | None,
+    *,
+    ready: bool = True,
 ) -> None:
     """A database keeps the set-up it was made with; refuse a silently different one."""
     if source is not None and str(resolve_input(Path(source)).resolve()) != meta.get("source"):
+        if not ready:
+            raise InputError(
+                f"{db.path}: set-up from {meta.get('source')} stopped half-way; start again with"
+                f" that INPUT (or without INPUT) to finish it, or delete {db.path} to start over"
+            )
         raise InputError(
             f"{db.path} was set up from {meta.get('source')}, not {source}; start without INPUT"
             " to keep rating it, or pass a new --db"

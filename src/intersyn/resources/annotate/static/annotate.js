@@ -16,6 +16,17 @@
   document.querySelectorAll("img.zoomable").forEach(function (img) {
     img.addEventListener("click", function (ev) { ev.preventDefault(); openZoom(img.src); });
   });
+  // Say how many pixels the image really has: a small image is shown enlarged.
+  var mainImage = document.getElementById("image");
+  var sizeLabel = document.getElementById("image-size");
+  function showSize() {
+    if (mainImage && sizeLabel && mainImage.naturalWidth) {
+      sizeLabel.textContent = mainImage.naturalWidth + " \u00d7 " + mainImage.naturalHeight + " px";
+    }
+  }
+  if (mainImage) {
+    if (mainImage.complete) { showSize(); } else { mainImage.addEventListener("load", showSize); }
+  }
   if (zoom) {
     // First click: actual size (scroll to explore); second click: close.
     zoom.addEventListener("click", function () {
@@ -30,12 +41,30 @@
   var skipButton = document.getElementById("skip");
   var flag = document.getElementById("flag");
   var comment = document.getElementById("comment");
+  var status = document.getElementById("form-status");
   var current = 0;
   var sent = false;
 
-  function highlight(i) {
+  function highlight(i, scroll) {
     current = (i + dims.length) % dims.length;
     dims.forEach(function (d, j) { d.classList.toggle("active", j === current); });
+    // Keep the dimension being scored on screen (the form is taller than most windows).
+    if (scroll && dims[current].scrollIntoView) { dims[current].scrollIntoView({ block: "nearest" }); }
+  }
+  function missing() {
+    return dims.filter(function (d) { return chosen(d) === null; });
+  }
+  function showStatus(warn) {
+    if (!status) { return; }
+    var left = missing().map(function (d) { return d.getAttribute("data-dim").toUpperCase(); });
+    status.classList.toggle("warn", Boolean(warn) && left.length > 0);
+    if (left.length === 0) {
+      status.textContent = "All four scored: Enter submits.";
+    } else if (warn) {
+      status.textContent = "Score " + left.join(", ") + " first (or s to skip).";
+    } else {
+      status.textContent = (dims.length - left.length) + " of " + dims.length + " scored.";
+    }
   }
   function chosen(d) {
     var c = d.querySelector("input:checked");
@@ -53,11 +82,21 @@
     if (!input) { return; }
     input.checked = true;
     showMeaning(d);
-    if (current < dims.length - 1) { highlight(current + 1); }
+    showStatus(false);
+    if (current < dims.length - 1) { highlight(current + 1, true); }
+    else if (submitButton.scrollIntoView) { submitButton.scrollIntoView({ block: "nearest" }); }
   }
   function send(button) {
     // A second Enter while the page is leaving would post twice (harmless, but noisy history).
     if (sent) { return; }
+    if (button === submitButton) {
+      var left = missing();
+      if (left.length > 0) {  // say which are missing instead of the browser's bubble
+        highlight(dims.indexOf(left[0]), true);
+        showStatus(true);
+        return;
+      }
+    }
     if (form.requestSubmit) { form.requestSubmit(button); } else { button.click(); }
   }
   function follow(id) {
@@ -68,11 +107,12 @@
   dims.forEach(function (d, i) {
     d.addEventListener("focusin", function () { highlight(i); });
     d.addEventListener("click", function () { highlight(i); });
-    d.addEventListener("change", function () { showMeaning(d); });
+    d.addEventListener("change", function () { showMeaning(d); showStatus(false); });
     showMeaning(d);
   });
   var firstOpen = dims.findIndex(function (d) { return chosen(d) === null; });
-  highlight(firstOpen < 0 ? 0 : firstOpen);
+  highlight(firstOpen < 0 ? 0 : firstOpen, false);
+  showStatus(false);
   form.addEventListener("submit", function () { sent = true; });
 
   document.addEventListener("keydown", function (ev) {
@@ -96,7 +136,7 @@
       if (onRadio && next) { next.focus(); }
     } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
       ev.preventDefault();
-      highlight(current + (ev.key === "ArrowDown" ? 1 : -1));
+      highlight(current + (ev.key === "ArrowDown" ? 1 : -1), true);
       if (onRadio) {
         var r = dims[current].querySelector("input:checked") || dims[current].querySelector("input");
         r.focus();
@@ -130,6 +170,6 @@
   function setScoreStay(v) {
     var d = dims[current];
     var input = d.querySelector('input[value="' + v + '"]');
-    if (input) { input.checked = true; showMeaning(d); }
+    if (input) { input.checked = true; showMeaning(d); showStatus(false); }
   }
 })();
