@@ -19,7 +19,7 @@ from intersyn.models import BackendError, ChatMessage, ChatResult, ModelCallErro
 from intersyn.models.cache import ResponseCache, chat_key
 from intersyn.models.limits import TokenBucket, backoff_delay
 from intersyn.models.preview import PreviewPainter
-from intersyn.models.usage import Price, PriceTable
+from intersyn.models.usage import Price, PriceTable, UsageBook
 
 FAST = Limits(max_retries=3, backoff_base_s=0.001, backoff_max_s=0.002, timeout_s=5)
 
@@ -424,3 +424,63 @@ async def test_from_config_takes_ready_backends(tmp_path: Path) -> None:
     assert models.backend("painter") is painter and models.limits("painter").concurrency == 2
     pic = await models.paint("painter", "x", size=(32, 32), seed=1)
     assert pic.preview and models.usage_report()["roles"]["painter"]["images_made"] == 1
+
+
+async def test_rpm_and_tpm_buckets_pace_calls_through_the_gate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    slept: list[float] = []
+    monkeypatch.setattr("intersyn.models.limits.time.monotonic", lambda: clock[0])
+
+    async def fake_sleep(s: float) -> None:
+        if s > 0:  # the test doubles' own sleep(0) is not pacing
+            slept.append(s)
+            clock[0] += s
+
+    monkeypatch.setattr("intersyn.models.limits.asyncio.sleep", fake_sleep)
+    # rpm 120: 2 calls a second, a burst of 2; four calls wait twice half a second.
+    paced = Models(chat={"w": FakeChat()}, limits={"w": Limits(rpm=120)})
+    for i in range(4):
+        await paced.chat("w", _msg(f"{i}"))
+    assert slept == pytest.approx([0.5, 0.5])
+    # tpm 600: 10 tokens a second. The first call is estimated at 1 token but used 15
+    # (10 in, 5 out): the bucket is debited the difference and the next call waits it out.
+    slept.clear()
+    metered = Models(chat={"w": FakeChat(tokens=(10, 5))}, limits={"w": Limits(tpm=600)})
+    await metered.chat("w", _msg("a"))
+    await metered.chat("w", _msg("b"))
+    assert slept == pytest.approx([0.7])
+
+
+def test_latency_percentiles_in_the_usage_report() -> None:
+    book = UsageBook()
+    for ms in range(1, 101):  # 1 … 100 ms, in a scrambled order
+        book.record_ok("judge", "m", Usage(latency_s=((ms * 37) % 100 + 1) / 1000))
+    lat = book.report()["roles"]["judge"]["latency_s"]
+    assert (lat["p50"], lat["p95"], lat["p99"]) == (0.051, 0.096, 0.1)
+    assert lat["mean"] == pytest.approx(0.0505)
+
+
+async def test_preview_is_never_chosen_silently(tmp_path: Path) -> None:
+    from intersyn.config import load_config
+    from intersyn.testing import Faults, ScriptedServer
+
+    # A painter section without a backend is an error, not a preview painter.
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("painter: {model: /models/FLUX.1-schnell}\n")
+    with pytest.raises(ConfigError, match=r"bare\.yaml: painter\.backend is not set"):
+        Models.from_config(load_config(bare))
+    # A real painter that fails ends in a named error; nothing falls back to the preview.
+    with ScriptedServer(faults=Faults(rate_503=1.0)) as srv:
+        cfg = tmp_path / "run.yaml"
+        cfg.write_text(
+            f"painter: {{backend: openai-images, model: flux, base_url: {srv.base_url},"
+            " limits: {max_retries: 1, backoff_base_s: 0.001}}\n"
+        )
+        models = Models.from_config(load_config(cfg), cache=False)
+        with pytest.raises(ModelCallError, match=r"painter: paint call to model 'flux'.*s5"):
+            await models.paint("painter", "a fox", size=(32, 32), seed=1, sample_id="s5")
+        await models.aclose()
+    report = models.usage_report()["roles"]["painter"]
+    assert (report["images_made"], report["failures"]) == (0, 1)

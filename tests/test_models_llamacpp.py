@@ -33,6 +33,7 @@ VERDICT = {
     "required": ["label", "score"],
 }
 START_TIMEOUT_S = 120
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "llamacpp-server.yaml"
 
 
 def _free_port() -> int:
@@ -95,17 +96,21 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=15)
 
 
-async def test_server_plain_and_json_schema_through_gate(llama_server: str, tmp_path: Path) -> None:
+async def test_server_plain_and_json_schema_through_gate(
+    llama_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from intersyn.config import load_config
     from intersyn.models import ChatMessage, Models
 
-    cfg_path = tmp_path / "run.yaml"
-    cfg_path.write_text(
-        f"writer:\n  backend: openai\n  model: smollm2\n  base_url: {llama_server}\n"
-        "  params: {temperature: 0, max_tokens: 48}\n  limits: {timeout_s: 120, max_retries: 1}\n"
-        "judge: {use: writer}\n"
-    )
-    models = Models.from_config(load_config(cfg_path), cache_path=tmp_path / "cache.sqlite")
+    # The shipped example, pointed at this server's port (it says 8080).
+    writer = {
+        "base_url": llama_server,
+        "params": {"temperature": 0, "max_tokens": 48},
+        "limits": {"timeout_s": 120, "max_retries": 1},
+    }
+    cfg = load_config(EXAMPLE, {"writer": writer})
+    assert cfg.judge is not None and cfg.judge.base_url == llama_server  # judge: {use: critic}
+    models = Models.from_config(cfg, cache_path=tmp_path / "cache.sqlite")
     plain = await models.chat(
         "writer", [ChatMessage("user", "Name one colour of the sky.")], sample_id="p1"
     )
@@ -124,6 +129,9 @@ async def test_server_plain_and_json_schema_through_gate(llama_server: str, tmp_
     parsed = json.loads(verdict.text)
     assert parsed["label"] in ("good", "bad") and isinstance(parsed["score"], int)
     assert verdict.structured
+    # As the example says: json_schema is refused, json_object with the schema is used.
+    steps = [r.getMessage() for r in caplog.records if "refused response_format" in r.getMessage()]
+    assert len(steps) == 1 and "refused response_format json_schema" in steps[0]
     assert replay.usage.cached and replay.text == plain.text
     report = models.usage_report()["roles"]
     assert report["writer"]["ok"] == 2 and report["writer"]["cache_hits"] == 1

@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,8 @@ judge: {{backend: openai, model: vlm, base_url: {srv.base_url}, vision: true}}
     assert report["roles"]["writer"]["calls"] == 1
     assert report["roles"]["judge"]["image_inputs"] == 1
     assert report["total"]["input_tokens"] > 0
+    lat = report["roles"]["writer"]["latency_s"]
+    assert lat["p50"] is not None and 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
 
 
 async def test_refused_response_format_falls_back_once(
@@ -86,8 +89,10 @@ async def test_refused_response_format_falls_back_once(
     assert not first.structured and not second.structured
     formats = [r.get("response_format", {}).get("type") for r in sent]
     assert formats == ["json_schema", "json_object", None, None]
-    # The plain request carries the schema in the prompt so the caller can parse the reply.
+    # The plain request carries the schema in the prompt so the caller can parse the reply
+    # (the scripted server answers it like a model that complies).
     assert json.dumps(SCORES) in sent[2]["messages"][-1]["content"]
+    assert 0 <= json.loads(second.text)["its"] <= 5
     refusals = [r for r in caplog.records if "refused response_format" in r.getMessage()]
     assert len(refusals) == 2  # once per step, not once per call
 
@@ -230,8 +235,10 @@ def test_missing_key_variable_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_config_errors_name_the_role_and_field(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"writer\.base_url"):
-        Models.from_config(load_config(_cfg(tmp_path, "writer: {backend: openai, model: m}")))
+    path = _cfg(tmp_path, "writer: {backend: openai, model: m}")
+    with pytest.raises(ConfigError, match=r"writer\.base_url") as err:
+        Models.from_config(load_config(path))
+    assert str(err.value).startswith(f"{path}: ")  # the file, then the field
     with pytest.raises(ConfigError, match=r"painter\.backend is 'openai'"):
         Models.from_config(load_config(_cfg(tmp_path, "painter: {backend: openai, model: m}")))
     with pytest.raises(ConfigError, match=r"judge\.backend is 'preview'"):
@@ -277,3 +284,76 @@ async def test_openai_images_backend(tmp_path: Path) -> None:
     assert len(sent) == 2 and sent[0]["seed"] == 3 and sent[0]["size"] == "64x48"
     assert sent[0]["response_format"] == "b64_json"
     assert models.usage_report()["roles"]["painter"]["images_made"] == 2
+
+
+async def test_retry_after_header_reaches_the_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    from intersyn.models import gate
+
+    asked: list[float | None] = []
+    real = gate.backoff_delay
+
+    def spy(attempt: int, **kw: object) -> float:
+        asked.append(kw["retry_after_s"])  # type: ignore[arg-type]
+        return real(attempt, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gate, "backoff_delay", spy)
+    faults = Faults(sequence=["429", "503", None], retry_after_s=0.25)
+    with ScriptedServer(faults=faults) as srv:
+        models = Models(chat={"w": OpenAIChat("m", [srv.base_url])}, limits={"w": _limits()})
+        reply = await models.chat("w", [ChatMessage("user", "x")])
+        await models.aclose()
+    # The 429's Retry-After (0.25 s) is what the gate waited at least; the 503 had none.
+    assert asked == [0.25, None]
+    assert reply.usage.retries == 2
+    assert models.usage_report()["roles"]["w"]["retries"] == 2
+
+
+async def test_connection_errors_are_retried_then_named() -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/v1"
+    models = Models(
+        chat={"critic": OpenAIChat("qwen", [base])}, limits={"critic": _limits(max_retries=2)}
+    )
+    with pytest.raises(ModelCallError) as err:
+        await models.chat("critic", [ChatMessage("user", "x")], sample_id="s42")
+    await models.aclose()
+    e = err.value
+    assert (e.role, e.model, e.endpoint, e.sample_id, e.attempts) == (
+        "critic",
+        "qwen",
+        base,
+        "s42",
+        3,
+    )
+    assert e.retryable and "What to do" in str(e) and base in str(e)
+    report = models.usage_report()["roles"]["critic"]
+    assert report["errors"] == {"connection": 1} and report["retries"] == 2
+
+
+async def test_cost_from_a_price_table_named_in_the_config(tmp_path: Path) -> None:
+    prices = tmp_path / "my-prices.yaml"
+    prices.write_text(
+        "models:\n  house-model: {input_per_mtok: 1000000, output_per_mtok: 2000000}\ndefault: {}\n"
+    )
+    with ScriptedServer() as srv:
+        cfg = load_config(
+            _cfg(
+                tmp_path,
+                f"writer: {{backend: openai, model: house-model, base_url: {srv.base_url}}}\n"
+                f"critic: {{backend: openai, model: other, base_url: {srv.base_url}}}\n"
+                f"prices: {prices}\n",
+            )
+        )
+        models = Models.from_config(cfg, cache=False)
+        paid = await models.chat("writer", [ChatMessage("user", "hello")])
+        free = await models.chat("critic", [ChatMessage("user", "hello")])
+        await models.aclose()
+    # $1 per input token and $2 per output token, as the edited table says.
+    expected = paid.usage.input_tokens * 1.0 + paid.usage.output_tokens * 2.0
+    assert paid.usage.cost_usd == pytest.approx(expected) and expected > 0
+    assert free.usage.cost_usd == 0.0
+    report = models.usage_report()
+    assert report["prices"] == str(prices)
+    assert report["total"]["cost_usd"] == pytest.approx(expected)

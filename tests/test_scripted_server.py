@@ -81,6 +81,22 @@ def test_structured_requests_get_a_schema_instance(server: ScriptedServer, fmt: 
     jsonschema.validate(json.loads(text), SCHEMA)
 
 
+def test_schema_in_the_prompt_gets_an_instance(server: ScriptedServer) -> None:
+    import jsonschema
+
+    note = "Reply with only a JSON object that follows this JSON schema, and nothing else:\n"
+    messages = [
+        {"role": "user", "content": "Score the answer."},
+        {"role": "user", "content": note + json.dumps(SCHEMA)},
+    ]
+    with httpx.Client(base_url=server.base_url, timeout=10) as c:
+        reply = c.post("/chat/completions", json={"model": "m", "messages": messages}).json()
+        broken = [{"role": "user", "content": "a JSON schema: {not json"}]
+        echo = c.post("/chat/completions", json={"model": "m", "messages": broken}).json()
+    jsonschema.validate(json.loads(reply["choices"][0]["message"]["content"]), SCHEMA)
+    assert echo["choices"][0]["message"]["content"].startswith("Scripted reply to: a JSON")
+
+
 def test_scripted_list_then_callable_fallback() -> None:
     with (
         ScriptedServer(responder=["first", "second"]) as srv,

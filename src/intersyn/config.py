@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from intersyn.errors import ConfigError
 
@@ -151,6 +151,13 @@ class RunConfig(_Cfg):
     )
     rubric: str | None = None
     ray: RayConfig = Field(default_factory=RayConfig)
+    #: The file this config was loaded from (set by :func:`load_config`; not a field).
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str | None:
+        """The YAML file this config came from, for error messages (None: built in code)."""
+        return self._source
 
     @model_validator(mode="after")
     def _resolve_use(self) -> RunConfig:
@@ -221,9 +228,11 @@ def load_config(
     if overrides:
         data = deep_merge(data, overrides)
     try:
-        return RunConfig.model_validate(data)
+        cfg = RunConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_format_validation_error(e, source)) from None
+    cfg._source = str(path) if path is not None else None
+    return cfg
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

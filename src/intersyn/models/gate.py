@@ -175,14 +175,17 @@ class Models:
                 kind, backend = ("paint" if role == "painter" else "chat"), backends[role]
             else:
                 if ident not in shared:
-                    shared[ident] = build(role, role_cfg)
+                    shared[ident] = _build_named(cfg, role, role_cfg, build)
                 kind, backend = shared[ident]
             (paint if kind == "paint" else chat)[role] = backend
             limits[role] = role_cfg.limits
             cache_roles[role] = role_cfg.cache
         missing = sorted(r for r in wanted if getattr(cfg, r, None) is None)
         if roles is not None and missing:
-            raise ConfigError(f"roles {', '.join(missing)} are not configured; add their sections")
+            where = f"{cfg.source}: " if cfg.source else ""
+            raise ConfigError(
+                f"{where}roles {', '.join(missing)} are not configured; add their sections"
+            )
         path = cache_path if cache_path is not None else cfg.cache_path
         return cls(
             chat,
@@ -616,6 +619,18 @@ class Models:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _build_named(
+    cfg: RunConfig, role: str, role_cfg: Any, build: Callable[[str, Any], tuple[str, Any]]
+) -> tuple[str, Any]:
+    """Build one role's backend; a config error names the file it came from."""
+    try:
+        return build(role, role_cfg)
+    except ConfigError as e:
+        if cfg.source and not str(e).startswith(cfg.source):
+            raise ConfigError(f"{cfg.source}: {e}") from None
+        raise
 
 
 def _name(backend: Any) -> str:

@@ -11,8 +11,10 @@ scripted or rule-based replies. It runs Starlette under uvicorn in a background 
         assert srv.requests[0]["model"] == "scripted"
 
 Default replies: a request carrying a JSON schema (``response_format`` json_schema, a
-llama.cpp-style ``json_object`` with ``schema``, or vLLM's ``guided_json``) gets a valid
-instance of that schema; any other request gets an echo of its last user message. A
+llama.cpp-style ``json_object`` with ``schema``, vLLM's ``guided_json``, or — the plain
+fallback of a client whose ``response_format`` was refused — a schema written after the words
+"JSON schema" in its last user message) gets a valid instance of that schema; any other
+request gets an echo of its last user message. A
 ``responder`` — a callable ``(request_json) -> str | None`` or a list of strings consumed in
 order — scripts the replies; ``None`` (or an exhausted list) falls back to the default.
 
@@ -408,6 +410,26 @@ def request_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     structured = body.get("structured_outputs")
     if isinstance(structured, dict) and isinstance(structured.get("json"), dict):
         return dict(structured["json"])
+    return prompt_schema(body)
+
+
+def prompt_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """A JSON schema written into the last user message after the words "JSON schema".
+
+    That is how a client asks a server without constrained decoding for JSON (the openai
+    backend's fallback); the scripted server then answers like a model that complies.
+    """
+    text = last_user_text(body)
+    at = text.rfind("JSON schema")
+    start = text.find("{", at) if at >= 0 else -1
+    if start < 0:
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text[start:])
+    except json.JSONDecodeError:
+        return None
+    if isinstance(value, dict) and ("type" in value or "properties" in value):
+        return value
     return None
 
 
