@@ -349,6 +349,9 @@ async def test_multi_turn_history_reaches_every_stage(tmp_path: Path) -> None:
     # the vision inspector gets the earlier turns' images, then the current one
     last = insp.calls[-1].messages[-1].images
     assert len(last) == 3
+    # ... and is told which of them to judge: the last one, drawn from the current caption
+    assert "The last attached picture is the one to judge" in insp.calls[-1].user
+    assert "The attached picture was drawn" in insp.calls[0].user  # turn 0: no history
     assert last[0] == (tmp_path / sample.turns[0].image.path).read_bytes()  # type: ignore[union-attr]
     assert sample.meta["turn_templates"] == ["t001", "t002", "t003"]
 
@@ -366,3 +369,31 @@ async def test_empty_question_is_drafted_again_with_a_note(tmp_path: Path) -> No
     assert t.question == "Why do owls hoot? Draw one."
     first = next(r for r in t.trace if r.stage == "question")
     assert first.draft == "" and first.note == "The question is empty: write the question."
+
+
+async def test_a_later_turn_repeating_an_earlier_question_is_revised_or_fails(
+    tmp_path: Path,
+) -> None:
+    same = "Why do owls hoot? Show me one."
+
+    def writer(call: Call) -> str:
+        if call.kind == "question":
+            fixed = "repeats turn 1's question" in call.user
+            return json.dumps({"question": "What do owls eat? Draw it." if fixed else same})
+        return default_respond(call)
+
+    ctx = _ctx(tmp_path, models(writer=ScriptedChat(writer)), turns=2)
+    sample = await make_sample(_seed(turns=2), ctx)
+    assert [t.question for t in sample.turns] == [same, "What do owls eat? Draw it."]
+    first = next(r for r in sample.turns[1].trace if r.stage == "question")
+    assert not first.ok and first.draft == same
+    assert first.note and "repeats turn 1's question" in first.note
+
+    def stubborn(call: Call) -> str:  # case and punctuation do not hide a repeat
+        if call.kind == "question":
+            return json.dumps({"question": same if "Turn 1" not in call.user else same.upper()})
+        return default_respond(call)
+
+    ctx = _ctx(tmp_path / "b", models(writer=ScriptedChat(stubborn)), k=1, turns=2)
+    with pytest.raises(SampleFailed, match=r"turn 1 question: still invalid .*repeats turn 1"):
+        await make_sample(_seed(turns=2), ctx)

@@ -8,6 +8,7 @@ with :class:`SampleFailed` and a reason — never a silently empty or wrong fiel
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from intersyn.errors import IntersynError
 
@@ -39,6 +40,23 @@ def is_refusal(text: str) -> bool:
 
 def truncate_words(text: str, limit: int) -> str:
     return " ".join(text.split()[:limit])
+
+
+def _key(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text).split()).casefold()
+
+
+def repeats(text: str, earlier: Sequence[str], what: str) -> list[str]:
+    """A violation when ``text`` is an earlier turn's ``what`` again (case, spaces and
+    punctuation ignored): later turns must ask something new (PAPER.md, multi-turn)."""
+    key = _key(text)
+    for i, old in enumerate(earlier):
+        if key and key == _key(old):
+            return [
+                f"The {what} repeats turn {i + 1}'s {what}: ask about something the earlier "
+                "turns did not cover."
+            ]
+    return []
 
 
 def problems(text: str, what: str, max_words: int | None = None) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from intersyn.schema import ImageRef, Round, Stage, StopReason
 from intersyn.seir import parse
-from intersyn.seir.checks import SampleFailed, problems, truncate_words
+from intersyn.seir.checks import SampleFailed, problems, repeats, truncate_words
 from intersyn.seir.context import SeirContext, TurnContext
 from intersyn.seir.refine import Draft, Evaluation, Revise, refine
 
@@ -102,8 +102,10 @@ async def question_refinement(ctx: SeirContext, tc: TurnContext, template: str) 
     limit = ctx.settings.max_question_words
     where = f"turn {tc.turn} question"
 
+    earlier = [h.question for h in tc.history]
+
     def rules(d: Draft) -> list[str]:
-        return problems(d.text, "question", limit)
+        return [*problems(d.text, "question", limit), *repeats(d.text, earlier, "question")]
 
     def read(text: str) -> Draft:
         return Draft(parse.field_text(text, "question", ("q",)))
