@@ -23,6 +23,15 @@ from intersyn.seir.checks import is_refusal, problems
             ["Make it shorter", "Mention the season"],
         ),
         ('Sure! ```json\n{"ok": false, "suggestions": ["add a tree"]}\n```', False, ["add a tree"]),
+        # cut off by max_tokens: the verdict and what was written so far, never an approval
+        (
+            '{"ok": false, "suggestions": ["add a tree", "make the sky da',
+            False,
+            ["add a tree", "make the sky da"],
+        ),
+        ('{"ok": false, "suggestions": ["add a tree"', False, ["add a tree"]),
+        ('{"ok": true, "suggestions": [', True, []),
+        ('{"ok": false, "sugg', False, [parse.CUT_CRITIQUE]),
     ],
 )
 def test_critique(text: str, ok: bool, suggestions: list[str]) -> None:

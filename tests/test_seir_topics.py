@@ -37,7 +37,11 @@ def test_templates_load_and_fill() -> None:
     [
         ("topics_bad_missing_topics.yaml", load_hierarchy, ":6: category 'Birds' has no topics"),
         ("topics_bad_yaml.yaml", load_hierarchy, ":5: not valid YAML"),
-        ("topics_bad_topic_type.yaml", load_hierarchy, ":8: a topic must be a non-empty string"),
+        (
+            "topics_bad_topic_type.yaml",
+            load_hierarchy,
+            ":8: a topic must be a non-empty string, got {'name': 'nested'}",
+        ),
         ("templates_bad_slot.yaml", load_templates, ":6: template 't002' has no {topic} slot"),
         ("templates_bad_dup.yaml", load_templates, ":5: template id 'a' already used at line 3"),
     ],

@@ -128,13 +128,53 @@ def _is_approval(s: str) -> bool:
     return bool(_APPROVALS.match(s.strip()))
 
 
+#: The suggestion a "not ok" critique cut off before any suggestion stands for.
+CUT_CRITIQUE = (
+    "The review was cut off before its suggestions; improve the draft where it is weakest."
+)
+_OK_FLAG = re.compile(r'"ok"\s*:\s*(true|false)', re.IGNORECASE)
+_SUGGESTIONS = re.compile(r'"suggestions"\s*:\s*\[')
+_ITEM = re.compile(r'\s*,?\s*"((?:[^"\\]|\\.)*)("?)')
+
+
+def partial_critique(text: str) -> dict[str, Any] | None:
+    """A critique object cut off before its end (a reply stopped by max_tokens): its ``ok``
+    flag and the suggestions written so far (the last one kept even if cut mid-sentence, so a
+    "not ok" verdict never turns into an approval for lack of a closing quote)."""
+    ok = _OK_FLAG.search(text)
+    start = _SUGGESTIONS.search(text)
+    if ok is None and start is None:
+        return None
+    out: dict[str, Any] = {}
+    if ok is not None:
+        out["ok"] = ok.group(1).lower() == "true"
+    if start is not None:
+        items: list[str] = []
+        pos = start.end()
+        while (m := _ITEM.match(text, pos)) is not None:
+            raw, closed = m.group(1), m.group(2)
+            try:
+                items.append(json.loads('"' + raw + '"'))
+            except json.JSONDecodeError:
+                items.append(raw)
+            if not closed:
+                break
+            pos = m.end()
+        out["suggestions"] = items
+    if out.get("ok") is False and not out.get("suggestions"):
+        out["suggestions"] = [CUT_CRITIQUE]
+    return out
+
+
 def critique(text: str) -> Critique:
     """``{"ok", "suggestions"}`` first; free text next ("None", "nothing to change", bullets).
 
     The critic approves when it says ok or lists nothing to change; suggestions that only say
-    "none" are dropped.
+    "none" are dropped. A JSON reply cut off by a token limit keeps what it said so far.
     """
     obj = json_object(text)
+    if obj is None and text.lstrip().startswith("{"):
+        obj = partial_critique(text)
     if obj is not None and ("ok" in obj or "suggestions" in obj):
         raw = obj.get("suggestions") or []
         if isinstance(raw, str):

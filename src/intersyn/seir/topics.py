@@ -66,6 +66,17 @@ def _convert(node: yaml.Node) -> _Node:
     return _Node(yaml.safe_load(node.value or "null"), line)
 
 
+def _plain(value: Any) -> Any:
+    """A node's value without the line marks (for error messages)."""
+    if isinstance(value, _Node):
+        return _plain(value.value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _compose(path: Path) -> _Node:
     try:
         text = path.read_text(encoding="utf-8")
@@ -106,7 +117,9 @@ class _Checker:
 
     def text(self, node: _Node, what: str) -> str:
         if not isinstance(node.value, str) or not node.value.strip():
-            raise self.fail(node.line, f"{what} must be a non-empty string, got {node.value!r}")
+            raise self.fail(
+                node.line, f"{what} must be a non-empty string, got {_plain(node.value)!r}"
+            )
         return " ".join(node.value.split())
 
     def key(self, m: dict[str, _Node], name: str, line: int, what: str) -> _Node:
