@@ -190,3 +190,14 @@ def test_painter_calls_get_seeds_from_the_sample(tmp_path: Path) -> None:
     assert all(isinstance(s, int) for s in seeds) and len(set(seeds)) == len(seeds)
     stored = {t["image"]["seed"] for s in _samples(tmp_path / "a").values() for t in s["turns"]}
     assert stored <= set(seeds)
+
+
+def test_progress_line_shows_done_failed_rate_tokens_images_spend(tmp_path: Path) -> None:
+    from intersyn.seir.runner import GenerateResult, ProgressView
+
+    m = models()
+    generate(config(k=0), tmp_path / "a", 2, models=m, finalize=False)
+    view = ProgressView(10, enabled=False, models=m)
+    line = view.stats_line(GenerateResult(tmp_path, 10, done=3, failed=1))
+    assert line.startswith("ok 3  failed 1  ") and "/s  tokens " in line
+    assert " images 2  $0.0000" in line

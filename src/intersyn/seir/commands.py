@@ -192,8 +192,14 @@ def _run_config(
 # -- quickstart ----------------------------------------------------------------------------
 
 
+def quickstart_path() -> Path:
+    """The shipped quickstart config (a starting point for one's own run config)."""
+    return Path(str(resources.files("intersyn.resources").joinpath("quickstart.yaml")))
+
+
 def quickstart_config(turns: str | None = None, k: int | None = None) -> RunConfig:
-    path = Path(str(resources.files("intersyn.resources").joinpath("quickstart.yaml")))
+    """The quickstart's config with the ``--turns`` and ``--k`` overrides applied."""
+    path = quickstart_path()
     seir: dict[str, Any] = {}
     if turns:
         seir["turn_weights"] = parse_turns(turns)
@@ -208,10 +214,16 @@ def quickstart_config(turns: str | None = None, k: int | None = None) -> RunConf
 @click.option("--turns", default="1-2", show_default=True, help="A number or a range.")
 @click.option("--k", "k", default=1, show_default=True, type=click.IntRange(min=0))
 @click.option("--resume", is_flag=True, help="Finish an interrupted quickstart in --out.")
-def quickstart(out: str, n: int, turns: str, k: int, resume: bool) -> None:
+@click.option("--retry-failed", is_flag=True, help="Also rerun the samples that failed.")
+def quickstart(out: str, n: int, turns: str, k: int, resume: bool, retry_failed: bool) -> None:
     """Offline demo: a small SEIR run on the embedded SmolLM2, judged, with a report.
 
     It demonstrates the pipeline, not model quality.
+
+    \b
+    Example:
+      intersyn quickstart                      # 4 samples into runs/quickstart/
+      intersyn quickstart --out demo -n 2 --turns 1
     """
     from intersyn.seir.runner import generate as run
 
@@ -221,7 +233,21 @@ def quickstart(out: str, n: int, turns: str, k: int, resume: bool) -> None:
         "intersyn quickstart: SEIR on the embedded SmolLM2-135M (CPU, llama.cpp), preview "
         "painter, caption-proxy inspection. This demonstrates the pipeline, not model quality."
     )
-    result = run(cfg, root / "run", n, resume=resume, progress=None)
+    click.echo(f"generating {n} sample(s) with K = {k} (a few minutes on a laptop CPU)…")
+
+    def note(sample_id: str, status: str) -> None:  # without a TTY there is no live panel
+        click.echo(f"  {sample_id}: {status}", err=True)
+
+    on_sample = None if sys.stderr.isatty() else note
+    result = run(
+        cfg,
+        root / "run",
+        n,
+        resume=resume,
+        retry_failed=retry_failed,
+        progress=None,
+        on_sample=on_sample,
+    )
     _summary(result)
     judged, report = _judge_and_report(cfg, root, result)
     click.echo("\nWhere to look:")
@@ -233,29 +259,38 @@ def quickstart(out: str, n: int, turns: str, k: int, resume: bool) -> None:
     if report is not None:
         click.echo(f"  report (open in a browser): {report}")
     click.echo(
-        "\nTo run on a real model, change one line of the config (writer) and pass it to "
-        "`intersyn generate --config`:\n"
+        "\nTo run on your own models, copy the quickstart's config, replace its writer section "
+        "with one line (critic and judge follow it) and run `intersyn generate`:\n"
+        f"  cp {quickstart_path()} run.yaml\n"
         "  writer: {backend: openai, model: Qwen/Qwen2.5-7B-Instruct, "
         "base_url: http://127.0.0.1:8000/v1}   # vLLM\n"
-        "  (Ollama: base_url http://127.0.0.1:11434/v1; OpenAI: base_url "
-        "https://api.openai.com/v1, api_key_env: OPENAI_API_KEY)"
+        "  (Ollama: base_url http://127.0.0.1:11434/v1, model qwen2.5:7b; OpenAI: base_url "
+        "https://api.openai.com/v1, model gpt-4o-mini, api_key_env: OPENAI_API_KEY)\n"
+        "  intersyn generate --config run.yaml --out runs/mine -n 100"
     )
+    if report is None:
+        raise click.ClickException(
+            f"no sample was finished, so nothing was judged: the reasons are in "
+            f"{root / 'run' / 'failed'}"
+        )
 
 
-def _judge_and_report(cfg: RunConfig, root: Path, result: Any) -> tuple[Path | None, Path]:
-    """Judge the run's samples (caption-proxy SynJudge) and build the HTML report."""
+def _judge_and_report(cfg: RunConfig, root: Path, result: Any) -> tuple[Path | None, Path | None]:
+    """Judge the run's samples (caption-proxy SynJudge) and build the HTML report.
+
+    Every finished sample of the run counts, not only this session's: a ``--resume`` after
+    an interruption judges (resuming the judgement set) and reports too.
+    """
+    from intersyn.data.store import RunStore
     from intersyn.judge.runner import run_judge
     from intersyn.report.html import build_report
 
     dataset = result.dataset.parent if result.dataset is not None else root / "run"
-    judged: Path | None = None
-    if result.done:
-        click.echo(
-            "judging the samples (TCC, ICC, IQ, ITS; caption-proxy: the judge sees no image)…"
-        )
-        judged = run_judge(dataset, cfg, root / "judged")
-    else:
+    if not RunStore(root / "run").done_ids():
         click.echo("judging skipped: no sample was finished")
+        return None, None
+    click.echo("judging the samples (TCC, ICC, IQ, ITS; caption-proxy: the judge sees no image)…")
+    judged = run_judge(dataset, cfg, root / "judged")
     return judged, build_report(dataset, judged, root / "report")
 
 

@@ -386,8 +386,10 @@ class ProgressView:
         self._progress: Any = None
         self._task: Any = None
         self._last = 0.0
+        self._started = time.monotonic()
 
     def __enter__(self) -> ProgressView:
+        self._started = time.monotonic()
         if self.enabled:
             from rich.progress import (
                 BarColumn,
@@ -428,12 +430,15 @@ class ProgressView:
         )
 
     def stats_line(self, result: GenerateResult) -> str:
+        """``ok 12  failed 1  0.85/s  tokens 34,567  images 13  $0.0123`` (the panel's text)."""
         total: dict[str, Any] = {}
         with contextlib.suppress(Exception):
             total = self.models.usage_report().get("total", {}) or {}
         tokens = int(total.get("input_tokens", 0)) + int(total.get("output_tokens", 0))
+        elapsed = time.monotonic() - self._started
+        rate = (result.done + result.failed) / elapsed if elapsed > 0 else 0.0
         return (
-            f"ok {result.done}  failed {result.failed}  "
+            f"ok {result.done}  failed {result.failed}  {rate:.2f}/s  "
             f"tokens {tokens:,}  images {int(total.get('images_made', 0)):,}  "
             f"${float(total.get('cost_usd', 0.0)):.4f}"
         )
