@@ -201,3 +201,23 @@ def test_progress_line_shows_done_failed_rate_tokens_images_spend(tmp_path: Path
     line = view.stats_line(GenerateResult(tmp_path, 10, done=3, failed=1))
     assert line.startswith("ok 3  failed 1  ") and "/s  tokens " in line
     assert " images 2  $0.0000" in line
+
+
+def test_a_dead_endpoint_stops_the_run_instead_of_failing_every_sample(tmp_path: Path) -> None:
+    from intersyn.errors import ModelError
+    from intersyn.seir.runner import DEAD_AFTER
+
+    def down(call: Call) -> str:
+        raise ModelError("writer: chat call failed: connection refused")
+
+    run = tmp_path / "run"
+    cfg = config(k=0)
+    with pytest.raises(ModelError, match=r"all failed on model calls.*--retry-failed"):
+        generate(cfg, run, 200, models=models(writer=ScriptedChat(down)), finalize=False)
+    failures = RunStore(run).failures()
+    assert DEAD_AFTER <= len(failures) <= DEAD_AFTER + cfg.max_in_flight  # not all 200
+    assert all("connection refused" in rec["error"] for rec in failures.values())
+    assert json.loads((run / "run.json").read_text())["status"] == "incomplete"
+    # once the server is back, --retry-failed finishes the run
+    r = generate(cfg, run, 200, retry_failed=True, models=models(), finalize=False)
+    assert r.done == 200 and RunStore(run).failures() == {}

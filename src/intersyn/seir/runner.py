@@ -31,7 +31,7 @@ from intersyn import __version__
 from intersyn.config import ROLES, RunConfig
 from intersyn.data.store import RunStore
 from intersyn.engine.local import run_local
-from intersyn.errors import BudgetExceeded, ConfigError, DatasetError, IntersynError
+from intersyn.errors import BudgetExceeded, ConfigError, DatasetError, IntersynError, ModelError
 from intersyn.models.gate import Models
 from intersyn.schema import Sample
 from intersyn.seir.context import SeirContext
@@ -39,6 +39,10 @@ from intersyn.seir.prompts import Prompts
 from intersyn.seir.sample import make_sample
 from intersyn.seir.seeds import SampleSeed, iter_seeds, sample_id
 from intersyn.seir.topics import Hierarchy, Templates, load_hierarchy, load_templates
+
+#: Stop starting samples after this many in a row failed on model calls with none finished
+#: (a dead endpoint, a wrong key): recording thousands of identical failures helps nobody.
+DEAD_AFTER = 16
 
 #: Role settings that change *how* calls are made, not what comes back: left out of the
 #: fingerprint so a resume may use other endpoints, limits or keys.
@@ -321,6 +325,7 @@ async def agenerate(
     ctx = build_context(cfg, store, models, plan.res)
     view = ProgressView(plan.todo_count, enabled=progress, models=models)
     started = time.monotonic()
+    dead: list[BaseException] = []  # model failures in a row while nothing was finished
 
     async def work(seed: SampleSeed) -> Sample:
         return await make_sample(seed, ctx)
@@ -339,7 +344,11 @@ async def agenerate(
         if on_sample is not None:
             on_sample(seed.sample_id, status)
         view.update(result)
-        return True
+        if status == "failed" and isinstance(error, ModelError) and result.done == 0:
+            dead.append(error)
+        else:
+            dead.clear()
+        return len(dead) < DEAD_AFTER
 
     try:
         with view:
@@ -351,6 +360,11 @@ async def agenerate(
         if own_models:
             await models.aclose()
         plan.finish()
+    if len(dead) >= DEAD_AFTER:
+        raise ModelError(
+            f"{out}: the first {len(dead)} samples all failed on model calls, so the run "
+            f"stopped ({dead[-1]}). Fix the server or config, then rerun with --retry-failed"
+        )
     if finalize:
         result.dataset, result.finalize_note = finalize_run(out)
     return result
