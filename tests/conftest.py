@@ -54,14 +54,27 @@ def ray_cluster() -> Iterator[Any]:
     Started once per test session, by the first Ray test that asks for it, and stopped at
     the end of the session (so CI starts and stops it). The driver is connected to it, so
     ``run_on_ray`` and the ``--engine ray`` commands run there without starting their own.
+    The head also serves Ray Client: ``cluster.client_address`` is its ``ray://`` address
+    (for a command run in its own process).
     """
     require("ray")
+    import socket
+
     import ray
     from ray.cluster_utils import Cluster
 
+    with socket.socket() as s:  # a free port for the Ray Client server
+        s.bind(("127.0.0.1", 0))
+        client_port = s.getsockname()[1]
     cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "include_dashboard": False,
+            "ray_client_server_port": client_port,
+        },
     )
+    cluster.client_address = f"ray://127.0.0.1:{client_port}"  # type: ignore[attr-defined]
     cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address, log_to_driver=False)
     cluster.wait_for_nodes()

@@ -192,3 +192,35 @@ def test_nothing_to_do_starts_no_workers(tmp_path: Path) -> None:
 
     report = run_on_ray(iter(()), opener, _make, item_id=_sid, address="ray://unreachable:1")
     assert (report.workers, report.submitted) == (0, 0)
+
+
+def test_probe_address_names_what_is_wrong() -> None:
+    import socket
+
+    from intersyn.engine.ray_engine import EngineError, probe_address
+    from intersyn.errors import ConfigError
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert probe_address(f"127.0.0.1:{port}") == ("127.0.0.1", port)
+        assert probe_address(f"ray://127.0.0.1:{port}/") == ("127.0.0.1", port)
+    with pytest.raises(EngineError, match=r"no Ray cluster \(GCS\) answers at '127.0.0.1:\d+'"):
+        probe_address(f"127.0.0.1:{port}")  # closed now
+    with pytest.raises(EngineError, match="no Ray Client server answers"):
+        probe_address(f"ray://127.0.0.1:{port}")
+    for bad in ("headnode", "ray://:10001", "head:port"):
+        with pytest.raises(ConfigError, match="expected auto, HOST:PORT"):
+            probe_address(bad)
+
+
+def test_output_must_be_a_mounted_path_not_a_url(tmp_path: Path) -> None:
+    from intersyn.engine.ray_engine import local_output_dir
+    from intersyn.errors import ConfigError
+
+    for url in ("s3://bucket/run", "s3:/bucket/run", "gcs://b/x", "file:///tmp/x"):
+        with pytest.raises(ConfigError, match="mount the bucket"):
+            local_output_dir(url)
+    assert local_output_dir(tmp_path / "a:b") == tmp_path / "a:b"
+    assert local_output_dir("rel/run").is_absolute()

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import collections
 import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from intersyn.engine.ray_cli import engine_overrides
 from intersyn.engine.ray_endpoints import pick_endpoint, spread_endpoints
 from intersyn.engine.ray_engine import WorkerInfo, merge_usage
 from intersyn.testing.server import ScriptedServer
+from tests.conftest import require
 from tests.fixtures.seir.doubles import TEMPLATES, TOPICS
 
 LIMITS = {"concurrency": 16, "timeout_s": 10.0, "max_retries": 4, "backoff_base_s": 0.01}
@@ -147,3 +151,93 @@ def test_merge_usage_adds_counts_and_keeps_worst_percentiles() -> None:
     merged = merge_usage([a, b])
     assert merged["total"] == {"calls": 7, "cost_usd": 0.75}
     assert merged["roles"]["w"]["latency_s"]["p95"] == 2.0
+
+
+def _ray_workers(cluster: Any) -> list[Any]:
+    """The live worker-actor processes of this test session's cluster (children of its raylets)."""
+    import psutil
+
+    raylets = [
+        info.process.pid
+        for node in [cluster.head_node, *cluster.worker_nodes]
+        for info in node.all_processes.get("raylet", [])
+    ]
+    found = []
+    for pid in raylets:
+        for proc in psutil.Process(pid).children(recursive=True):
+            try:
+                if "RayWorker" in " ".join(proc.cmdline()):
+                    found.append(proc)
+            except psutil.Error:
+                continue
+    return found
+
+
+@pytest.mark.ray
+def test_generate_survives_a_worker_killed_mid_run(ray_cluster: Any, tmp_path: Path) -> None:
+    """`generate --engine ray`: SIGKILL a worker process while its samples are in flight
+    (from the server, at the 40th model call); the dataset is complete, each sample once,
+    and the same as the local engine's."""
+    killed: list[int] = []
+    calls = [0]
+    earlier = {p.pid for p in _ray_workers(ray_cluster)}  # earlier tests' workers, exiting
+
+    def kill_at_40th_call(body: dict[str, Any]) -> str | None:
+        calls[0] += 1
+        if calls[0] == 40 and not killed:
+            victim = next(p for p in _ray_workers(ray_cluster) if p.pid not in earlier)
+            victim.kill()
+            killed.append(victim.pid)
+        return None  # the default reply
+
+    with ScriptedServer(responder=kill_at_40th_call) as srv:
+        cfg = _cfg(tmp_path, [srv.base_url])
+        run = tmp_path / "ray"
+        _gen(cfg, run, "-n", "16", "--engine", "ray", "--workers", "2")
+        assert len(killed) == 1 and calls[0] > 40  # killed mid-run, the run went on
+        local = tmp_path / "local"
+        _gen(cfg, local, "-n", "16")
+    per_id = _per_id(run)
+    assert set(per_id) == _ids(16) and max(per_id.values()) == 1
+    assert _content(run) == _content(local)
+    session = json.loads((run / "run.json").read_text())["last_session"]
+    assert session["worker_restarts"] >= 1
+
+
+@pytest.mark.ray
+def test_generate_through_ray_client_address(ray_cluster: Any, tmp_path: Path) -> None:
+    """`--address ray://HOST:PORT` (Ray Client) from a process outside the cluster."""
+    require("grpc")  # Ray Client needs ray[client] (in intersyn[ray])
+    with ScriptedServer() as srv:
+        cfg = _cfg(tmp_path, [srv.base_url])
+        run = tmp_path / "run"
+        args = ["-n", "4", "--engine", "ray", "--address", ray_cluster.client_address]
+        proc = _gen_process(cfg, run, *args, "--workers", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert RunStore(run).done_ids() == _ids(4)
+
+
+def _gen_process(cfg: Path, run: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "intersyn", "generate", "-c", str(cfg), "-o", str(run)]
+    cmd += ["--turns", "1-2", "--k", "1", "--no-progress", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def test_unreachable_address_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    require("ray")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = _cfg(tmp_path, ["http://127.0.0.1:9/v1"])
+    run = tmp_path / "run"
+    for address, says in [
+        (f"127.0.0.1:{port}", "no Ray cluster (GCS) answers at"),
+        (f"ray://127.0.0.1:{port}", "no Ray Client server answers at"),
+        ("nohost", "expected auto, HOST:PORT"),
+    ]:
+        proc = _gen_process(cfg, run, "-n", "2", "--engine", "ray", "--address", address)
+        assert proc.returncode == 1
+        assert says in proc.stderr and "Traceback" not in proc.stderr
+        assert not run.exists()  # a fresh --out stays fresh: no run.json to --resume
+    proc = _gen_process(cfg, run, "-n", "2", "--engine", "ray", "-o", "s3://bucket/run")
+    assert proc.returncode == 1 and "mount the bucket" in proc.stderr

@@ -37,11 +37,14 @@ import asyncio
 import inspect
 import logging
 import os
+import re
+import socket
 import time
 import traceback
 import warnings
 from collections.abc import Awaitable, Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 from intersyn.errors import ConfigError, IntersynError
@@ -222,7 +225,9 @@ class RayWorker(Generic[T, C]):
 def connect(address: str | None, *, num_cpus: int | None = None) -> bool:
     """Join a Ray cluster (``auto``, ``host:port``, ``ray://host:port``) or start a local one.
 
-    Returns True when this call started Ray (so the caller shuts it down afterwards).
+    Returns True when this call started Ray (so the caller shuts it down afterwards). An
+    address that nothing answers at is an :class:`EngineError` within seconds (Ray itself
+    would wait for a GCS at ``host:port`` indefinitely).
     """
     try:
         import ray
@@ -237,6 +242,8 @@ def connect(address: str | None, *, num_cpus: int | None = None) -> bool:
         if num_cpus is not None:
             kwargs["num_cpus"] = num_cpus
         address = None
+    elif address != "auto":
+        probe_address(address)
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as e:
@@ -244,7 +251,67 @@ def connect(address: str | None, *, num_cpus: int | None = None) -> bool:
             f"could not reach a Ray cluster at {address!r} ({e}); start one with "
             "`ray start --head` or leave --address out to start a local one"
         ) from None
+    except (ValueError, RuntimeError) as e:  # e.g. Ray Client without the ray[client] extra
+        raise EngineError(
+            f"could not join the Ray cluster at {address!r}: {e}; "
+            "reinstall with pip install 'intersyn[ray]'"
+        ) from None
     return True
+
+
+#: ``s3://…``, ``gs://…`` (also as a click Path has already turned it into ``s3:/…``).
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
+def local_output_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` as an absolute path; a URL (``s3://…``) is a ConfigError saying what to do.
+
+    Workers append to journals with fsync and write images by atomic rename: that needs a
+    filesystem every node mounts (NFS, Lustre, a bucket mounted with s3fs/gcsfuse), not an
+    fsspec URL.
+    """
+    text = str(out_dir)
+    if _URL.match(text):
+        raise ConfigError(
+            f"--out {text}: the Ray engine writes to a filesystem path every node sees, not a "
+            "URL (journals are appended with fsync, images renamed into place); mount the "
+            "bucket or share on every node (NFS, s3fs, gcsfuse) and pass the mount path"
+        )
+    return Path(out_dir).absolute()
+
+
+#: Ray Client's default port (``ray start --head`` serves it), used when ray:// gives none.
+RAY_CLIENT_PORT = 10001
+
+
+def probe_address(address: str, timeout_s: float = 10.0) -> tuple[str, int]:
+    """Check that something listens at a ``HOST:PORT`` or ``ray://HOST[:PORT]`` address.
+
+    Raises ConfigError for a malformed address and EngineError when nothing answers.
+    """
+    client = address.startswith("ray://")
+    rest = address[len("ray://") :] if client else address
+    host, sep, port_text = rest.rstrip("/").rpartition(":")
+    if not sep:
+        host, port_text = rest.rstrip("/"), str(RAY_CLIENT_PORT) if client else ""
+    host = host.strip("[]")
+    if not host or not port_text.isdigit():
+        raise ConfigError(
+            f"--address {address!r}: expected auto, HOST:PORT (the cluster's GCS, port 6379 "
+            "by default) or ray://HOST:PORT (Ray Client, port 10001 by default)"
+        )
+    port = int(port_text)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as e:
+        what = "Ray Client server" if client else "Ray cluster (GCS)"
+        raise EngineError(
+            f"no {what} answers at {address!r} ({e.strerror or type(e).__name__}); check host "
+            "and port, start one there with `ray start --head`, or leave --address out to "
+            "start a local Ray"
+        ) from None
+    return host, port
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import Any
 
 from intersyn.config import RunConfig
 from intersyn.engine.ray_endpoints import spread_endpoints
-from intersyn.engine.ray_engine import Outcome, WorkerInfo, run_on_ray
+from intersyn.engine.ray_engine import Outcome, WorkerInfo, local_output_dir, run_on_ray
 from intersyn.errors import ConfigError, InputError
 from intersyn.judge.items import ImageLoad, JudgeItem, iter_items
 from intersyn.judge.rubric import Rubric, load_rubric
@@ -114,7 +114,7 @@ async def judge_on_ray(
         raise ConfigError(f"--samples must be at least 1, got {samples}")
     if not Path(input_path).exists():
         raise InputError(f"{input_path}: input not found (a dataset, a .parquet, or a .jsonl)")
-    out = Path(out_dir).absolute()
+    out = local_output_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg.role(ROLE)
     rubric = load_rubric(rubric_path or cfg.rubric)

@@ -27,7 +27,13 @@ from typing import Any
 from intersyn.config import RunConfig
 from intersyn.data.store import RunStore
 from intersyn.engine.ray_endpoints import spread_endpoints
-from intersyn.engine.ray_engine import Outcome, WorkerInfo, connect, run_on_ray
+from intersyn.engine.ray_engine import (
+    Outcome,
+    WorkerInfo,
+    connect,
+    local_output_dir,
+    run_on_ray,
+)
 from intersyn.engine.ray_painter import (
     PainterPool,
     models_with_painter_actors,
@@ -143,10 +149,51 @@ def generate_on_ray(
             "the Ray engine builds one gate per worker from the config; models= is for the "
             "local engine"
         )
+    settings = cfg.ray
+    out = local_output_dir(out_dir)
+    # Join the cluster before touching the run directory: an unreachable address leaves
+    # nothing behind (a fresh --out stays fresh).
+    t0 = time.monotonic()
+    ray_started = connect(settings.address)
+    ray_start_s = time.monotonic() - t0
+    try:
+        result = _run(
+            cfg,
+            out,
+            n,
+            resume=resume,
+            retry_failed=retry_failed,
+            force=force,
+            progress=progress,
+            on_sample=on_sample,
+            ray_start_s=ray_start_s,
+        )
+    finally:
+        if ray_started:
+            import ray
+
+            ray.shutdown()
+    if finalize:
+        result.dataset, result.finalize_note = finalize_run(out)
+    return result
+
+
+def _run(
+    cfg: RunConfig,
+    out: Path,
+    n: int | None,
+    *,
+    resume: bool,
+    retry_failed: bool,
+    force: bool,
+    progress: bool | None,
+    on_sample: Callable[[str, str], None] | None,
+    ray_start_s: float,
+) -> GenerateResult:
+    """Plan the run, drive the workers, record the session (Ray already joined)."""
     from intersyn.seir.runner import ProgressView, plan_run
 
     settings = cfg.ray
-    out = Path(out_dir).absolute()
     plan = plan_run(
         cfg, out, n, resume=resume, retry_failed=retry_failed, force=force, engine="ray"
     )
@@ -172,10 +219,7 @@ def generate_on_ray(
         view.update(result)
         return True
 
-    t0 = time.monotonic()
     report = None
-    ray_started = connect(settings.address)
-    ray_start_s = time.monotonic() - t0
     started = time.monotonic()  # the run itself, without starting a local Ray
     painters = None
     try:
@@ -206,10 +250,4 @@ def generate_on_ray(
             worker_restarts=report.worker_restarts if report else 0,
         )
         stop_painter_actors(painters)
-        if ray_started:
-            import ray
-
-            ray.shutdown()
-    if finalize:
-        result.dataset, result.finalize_note = finalize_run(out)
     return result
