@@ -68,3 +68,26 @@ def test_judge_on_ray_matches_local_and_resumes_across_engines(tmp_path: Path) -
     assert len({v[1:] for v in scores.values()}) > 1  # the scores really vary per turn
     assert _scores(mixed) == scores
     assert max(_records(mixed).values()) == 1
+
+
+def test_judge_on_ray_lists_the_turns_judged_without_their_image(tmp_path: Path) -> None:
+    """A missing or corrupt image file is judged as "no image" on Ray too, and the command
+    names those turns with the reason, as the local engine does."""
+    from tests.test_judge_runner import write_answers
+
+    rows = [
+        {"id": "fine", "question": "q", "answer": "t", "image": "ok.png"},
+        {"id": "gone", "question": "q", "answer": "t", "image": "gone.png"},
+        {"id": "broken", "question": "q", "answer": "t", "image": "corrupt.png"},
+    ]
+    answers = write_answers(tmp_path / "in", rows)
+    with ScriptedServer(responder=judge_responder) as srv:
+        judge_role = {"backend": "openai", "model": "scripted-judge", "base_url": srv.base_url}
+        cfg = _cfg(tmp_path, [srv.base_url], judge={**judge_role, "limits": LIMITS})
+        output = _judge(cfg, answers, tmp_path / "out", "--engine", "ray", "--workers", "2")
+    assert "2 turns judged as having no image" in output
+    assert "gone turn 0: image file 'gone.png' not found" in output
+    assert "broken turn 0: image 'corrupt.png'" in output and "corrupt" in output
+    js = {j.sample_id: j for j in load_judgements(tmp_path / "out")}
+    assert js["gone"].icc == js["gone"].iq == js["gone"].its == 0
+    assert js["fine"].status == "ok" and not js["fine"].forced

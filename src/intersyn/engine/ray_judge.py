@@ -28,7 +28,14 @@ from intersyn.engine.ray_engine import Outcome, WorkerInfo, local_output_dir, ru
 from intersyn.errors import ConfigError, InputError
 from intersyn.judge.items import ImageLoad, JudgeItem, iter_items
 from intersyn.judge.rubric import Rubric, load_rubric
-from intersyn.judge.runner import ROLE, JudgeRun, _Settings, _settings, judge_item
+from intersyn.judge.runner import (
+    ROLE,
+    JudgeRun,
+    JudgeSettings,
+    image_problem,
+    judge_item,
+    prepare_settings,
+)
 from intersyn.judge.store import JudgementStore, SetInfo
 from intersyn.models.gate import Models
 
@@ -46,7 +53,7 @@ class _Spec:
 
 @dataclass
 class _Ctx:
-    settings: _Settings
+    settings: JudgeSettings
     store: JudgementStore
     lock: asyncio.Lock
 
@@ -59,7 +66,7 @@ def _open(spec: _Spec, info: WorkerInfo) -> _Ctx:
     cfg = spread_endpoints(spec.cfg, info) if spec.cfg.ray.spread_endpoints else spec.cfg
     cache = spec.cache_path.format(worker=info.index, node=info.node_id[:12])
     models = Models.from_config(cfg, cache_path=cache, roles=[ROLE])
-    settings = _settings(models, cfg, spec.rubric, spec.samples, spec.temperature)
+    settings = prepare_settings(models, cfg, spec.rubric, spec.samples, spec.temperature)
     return _Ctx(settings, JudgementStore(Path(spec.out_dir), spec.info), asyncio.Lock())
 
 
@@ -67,9 +74,9 @@ async def _judge_one(item: JudgeItem, ctx: _Ctx) -> Outcome:
     j = await judge_item(item, ctx.settings)
     async with ctx.lock:  # one journal writer per worker
         await asyncio.to_thread(ctx.store.append, j, item.topic)
-    problem = None
-    if j.error and j.error.startswith("image:"):
-        problem = f"{item.sample_id} turn {item.turn}: {j.error[7:]}"
+    # Why the turn was judged as having no image (missing, corrupt, refused), as run_judge says.
+    reason = image_problem(j)
+    problem = f"{item.sample_id} turn {item.turn}: {reason}" if reason else None
     return Outcome(_key(item), "ok", value={"status": j.status, "image_problem": problem})
 
 
@@ -121,7 +128,7 @@ async def judge_on_ray(
     # The driver asks the gate what the judge is (model, vision) without making a call.
     probe = Models.from_config(cfg, roles=[ROLE], cache=False)
     try:
-        s = _settings(probe, cfg, rubric, samples, temperature)
+        s = prepare_settings(probe, cfg, rubric, samples, temperature)
     finally:
         await probe.aclose()
     info = SetInfo(

@@ -67,7 +67,10 @@ class JudgeRun:
 
 
 @dataclass
-class _Settings:
+class JudgeSettings:
+    """Everything judging one turn needs, fixed for a run; built by :func:`prepare_settings`
+    (the local runner and each Ray worker use it)."""
+
     models: Models
     rubric: Rubric
     prompts: JudgePrompts
@@ -144,7 +147,7 @@ async def judge_async(
     try:
         if not models.has(ROLE):
             raise ConfigError("no judge model: add a `judge:` section to the config")
-        settings = _settings(models, cfg, rubric, samples, temperature)
+        settings = prepare_settings(models, cfg, rubric, samples, temperature)
         info = SetInfo(
             judge_model=settings.judge_model,
             rubric=rubric.label,
@@ -165,9 +168,15 @@ async def judge_async(
             await models.aclose()
 
 
-def _settings(
+def prepare_settings(
     models: Models, cfg: RunConfig, rubric: Rubric, samples: int, temperature: float | None
-) -> _Settings:
+) -> JudgeSettings:
+    """The settings of a judge run: what the judge is (model, vision) from ``models``, the
+    prompts, and the sampling parameters of ``samples`` draws per turn.
+
+    With ``samples > 1`` and no temperature given or configured, draws use
+    :data:`DEFAULT_SAMPLING_TEMPERATURE`; a temperature of 0 with ``samples > 1`` is refused.
+    """
     params: dict[str, Any] | None = None
     configured = cfg.judge.params.get("temperature") if cfg.judge else None
     if temperature is not None:
@@ -176,7 +185,7 @@ def _settings(
         params = {"temperature": DEFAULT_SAMPLING_TEMPERATURE}
     if samples > 1 and params is not None and not params["temperature"] > 0:
         raise ConfigError("--samples > 1 needs a temperature above 0 (draws would be identical)")
-    return _Settings(
+    return JudgeSettings(
         models=models,
         rubric=rubric,
         prompts=load_prompts(),
@@ -191,7 +200,7 @@ def _settings(
 async def _judge_all(
     input_path: str | Path,
     image_dir: str | Path | None,
-    s: _Settings,
+    s: JudgeSettings,
     store: JudgementStore,
     run: JudgeRun,
     cfg: RunConfig,
@@ -268,7 +277,7 @@ def draw_seed(base: int, sample_id: str, turn: int, draw: int) -> int:
     return int.from_bytes(h[:4], "big") & 0x7FFFFFFF
 
 
-async def judge_item(item: JudgeItem, s: _Settings) -> Judgement:
+async def judge_item(item: JudgeItem, s: JudgeSettings) -> Judgement:
     """Judge one turn (k draws); apply the hard rules; never invent a score."""
     image = await asyncio.to_thread(item.load_image)
     forced, forced_dims = _hard_rules(item, image)
@@ -334,7 +343,7 @@ _Outcome = tuple[ParseResult | None, list[str], str | None]
 
 
 async def _draw(
-    item: JudgeItem, messages: list[ChatMessage], required: list[str], s: _Settings, i: int
+    item: JudgeItem, messages: list[ChatMessage], required: list[str], s: JudgeSettings, i: int
 ) -> _Outcome:
     """One draw: a call, its parse, at most one repair. (parse, raw replies, call error)."""
     seed = draw_seed(s.seed, item.sample_id, item.turn, i)
