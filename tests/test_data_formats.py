@@ -231,3 +231,22 @@ def test_reference_jsonl_with_bad_conversation_is_named(tmp_path: Path) -> None:
     report = import_dataset(src, tmp_path / "out", fmt="reference", on_error="skip")
     (s,) = open_dataset(tmp_path / "out").samples()
     assert report.samples == 1 and s.topic.topic == "owl" and s.turns[0].caption == "c"
+
+
+def test_webdataset_export_with_uniform_samples_loads_in_datasets(tmp_path: Path) -> None:
+    # Member names stay what `datasets`' WebDataset loader splits on (key, then field):
+    # samples of one shape load with PIL images and the record as JSON.
+    require("datasets")
+    import datasets
+    from PIL import Image
+
+    samples = make_run(tmp_path / "run", 7, turns=1)
+    export_dataset(tmp_path / "run", "webdataset", tmp_path / "wds")
+    ds = datasets.load_dataset(
+        "webdataset", data_files={"train": str(tmp_path / "wds" / "*.tar")}, split="train"
+    )
+    assert len(ds) == 7 and set(ds.column_names) >= {"json", "0.png"}
+    row = ds[3]
+    assert row["json"]["id"] == samples[3].id
+    assert row["json"]["turns"][0]["question"] == samples[3].turns[0].question
+    assert isinstance(row["0.png"], Image.Image) and row["0.png"].size == (12, 9)

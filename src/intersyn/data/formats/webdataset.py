@@ -4,6 +4,12 @@ intersyn sample record) and ``<key>.<turn>.<ext>`` (the encoded image of each tu
 Keys are sample ids with anything but letters, digits, ``-`` and ``_`` replaced (plus a
 short hash when that changed them, so keys stay unique); the json holds the real id.
 The image paths inside the json name the tar members. Trace images are not carried.
+
+The shards suit the ``webdataset`` library (members may differ per sample) and ``intersyn
+import``. ``datasets.load_dataset("webdataset", ...)`` infers one set of columns from the
+first five samples: it loads these shards when every sample has the same turns and image
+formats, and otherwise refuses them (or drops members the first samples lack). For
+``datasets``, export ``hub`` or use the finalised Parquet instead.
 """
 
 from __future__ import annotations
