@@ -3,16 +3,19 @@ on 127.0.0.1, with messy replies from the corpus; and kill -9 in the middle, the
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from intersyn.cli import cli
@@ -166,6 +169,18 @@ def test_agree_cli_two_judges_and_annotators(tmp_path: Path) -> None:
     )
     assert res.exit_code == 1 and "no rating matches a judged turn" in res.output
     assert "Traceback" not in res.output
+
+    # A --judge that holds no judgements (a ratings file by mistake, a set whose run stopped
+    # before judging anything) or whose set.json is damaged: named, no traceback.
+    res = CliRunner().invoke(cli, ["agree", "--judge", str(ratings), "--human", str(ratings)])
+    assert res.exit_code == 1 and f"{ratings}: holds no judgements" in res.output
+    [set_dir] = (tmp_path / "judge-a" / "judgements").iterdir()
+    (set_dir / "set.json").write_text("{")
+    res = CliRunner().invoke(
+        cli, ["agree", "--judge", str(tmp_path / "judge-a"), "--human", str(ratings)]
+    )
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "set.json: not a readable judgement-set description" in res.output
 
 
 def test_kill_9_mid_run_then_rerun_finishes_without_duplicates(tmp_path: Path) -> None:
@@ -334,6 +349,25 @@ def test_k_draws_reach_the_server_seeded_at_temperature_and_replay_from_cache(
         for j in js.values():
             assert len(j.draws) == 3 and len(j.raw) == 3 and j.spread is not None
             assert j.iq == 3 and j.spread["iq"] == 0.0
+        # The summary reports the judge's instability, computed here from the draws.
+        inst = json.loads(next(out.rglob("summary.json")).read_text())["instability"]
+        stds = [statistics.pstdev(d["tcc"] for d in j.draws) for j in js.values()]
+        assert inst["tcc"]["mean_std"] == pytest.approx(statistics.mean(stds))
+        varying = [len({d["tcc"] for d in j.draws}) > 1 for j in js.values()]
+        assert inst["tcc"]["share_varying"] == sum(varying) / 4 and sum(varying) > 0
+        assert inst["iq"] == {"mean_std": 0.0, "share_varying": 0.0, "n_items": 4}
+        assert "least stable turns" in res.output
+        # ... and every turn's mean and spread over its draws, with `summary --items`.
+        items = tmp_path / "items.csv"
+        res = CliRunner().invoke(cli, ["summary", str(out), "--items", str(items)])
+        assert res.exit_code == 0, res.output
+        rows = {r["sample_id"]: r for r in csv.DictReader(items.open())}
+        assert set(rows) == set(js)
+        for sid, j in js.items():
+            tcc = [d["tcc"] for d in j.draws]
+            assert float(rows[sid]["tcc_mean"]) == pytest.approx(statistics.mean(tcc))
+            assert float(rows[sid]["tcc_std"]) == pytest.approx(j.spread["tcc"])  # type: ignore[index]
+            assert rows[sid]["n_draws"] == "3"
         # The same command again: everything is done, nothing is sent.
         res = CliRunner().invoke(cli, args)
         assert res.exit_code == 0 and len(srv.requests) == 12 and "skipped 4" in res.output

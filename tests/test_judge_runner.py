@@ -124,6 +124,13 @@ def test_hard_rules_are_applied_in_code_with_reasons(tmp_path: Path) -> None:
     assert image_problem(js["noimage"]) is None
     assert js["nothing"].scores() == dict.fromkeys(("tcc", "icc", "iq", "its"), 0)
     assert len(backend.calls) == 4  # nothing left to judge → no call
+    from intersyn.judge.summary import forced_dims  # what the instability leaves out
+
+    assert forced_dims(js["notext"]) == {"tcc", "its"}
+    assert all(
+        forced_dims(js[s]) == {"icc", "iq", "its"} for s in ("noimage", "missing", "corrupt")
+    )
+    assert forced_dims(js["nothing"]) == {"tcc", "icc", "iq", "its"}
 
 
 def test_one_repair_with_the_error_then_ok(tmp_path: Path) -> None:

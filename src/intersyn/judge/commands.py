@@ -124,16 +124,28 @@ def judge(
     "--dataset", type=_PATH, help="Dataset for topics (default: topics stored in the set)."
 )
 @click.option("--json", "json_out", type=_PATH, help="Also write the summary as JSON here.")
+@click.option(
+    "--items",
+    "items_out",
+    type=_PATH,
+    help="Also write every turn's mean and std per dimension over its draws (CSV).",
+)
 @click.option("--n-boot", default=1000, show_default=True, help="Bootstrap resamples for CIs.")
 @click.option("--seed", default=0, show_default=True)
 def summary(
-    path: Path, dataset: Path | None, json_out: Path | None, n_boot: int, seed: int
+    path: Path,
+    dataset: Path | None,
+    json_out: Path | None,
+    items_out: Path | None,
+    n_boot: int,
+    seed: int,
 ) -> None:
     """Summarise a judgement set: per dimension mean, variance, 95% CI, n, n unparsed;
     overall; by domain and category; instability when judged k > 1 times.
 
     \b
       intersyn summary runs/judged --json runs/judged/summary.json
+      intersyn summary runs/judged-k5 --items runs/judged-k5/items.csv
     """
     from intersyn.judge.store import load_set
     from intersyn.judge.summary import summarize
@@ -149,7 +161,27 @@ def summary(
         from intersyn.data.journal import atomic_write_text
 
         atomic_write_text(json_out, json.dumps(result, indent=2))
+    if items_out is not None:
+        write_items_csv(js.judgements, items_out)
     print_summary(_console(), result)
+
+
+def write_items_csv(judgements: list[Any], path: Path) -> None:
+    """Every turn's mean and standard deviation per dimension over its draws, as CSV."""
+    import csv
+    import io
+
+    from intersyn.data.journal import atomic_write_text
+    from intersyn.judge.summary import item_stats
+
+    buf = io.StringIO()
+    cols = ["sample_id", "turn", "status", "n_draws"]
+    cols += [f"{d}_{x}" for d in DIMENSIONS for x in ("mean", "std")]
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for j in sorted(judgements, key=lambda j: (j.sample_id, j.turn)):
+        w.writerow({k: ("" if v is None else v) for k, v in item_stats(j).items()})
+    atomic_write_text(path, buf.getvalue())
 
 
 @click.command()
@@ -197,10 +229,12 @@ def agree(
     named: dict[str, Any] = {}
     for p in (*judges, *more_judges):
         js = load_set(p)
-        name = js.info.judge_model if js.info else p.stem
-        while name in named:
-            name = f"{name} ({p.name})" if p.name not in name else f"{name}'"
-        named[name] = js.judgements
+        if not js.judgements:
+            raise InputError(
+                f"{p}: holds no judgements; pass a judgement set or the --out folder of "
+                "`intersyn judge` (a judge run that stopped before judging anything has none)"
+            )
+        named[_judge_name(js, p, named)] = js.judgements
     result = compare(named, ratings, n_boot=n_boot, seed=seed)
     if all(r["n_pairs"] == 0 for r in result["judges"].values()):
         first = ratings[0]
@@ -222,6 +256,21 @@ def agree(
         atomic_write_text(out_dir / "agreement.json", json.dumps(result, indent=2))
         paths = plot_agreement(result, out_dir)
         console.print(f"wrote {out_dir / 'agreement.json'}, " + ", ".join(str(p) for p in paths))
+
+
+def _judge_name(js: Any, p: Path, taken: dict[str, Any]) -> str:
+    """The judge model's name; when two sets share it, what tells them apart (rubric, mode,
+    draws), then the folder name."""
+    if js.info is None:
+        name = p.stem
+    else:
+        name = js.info.judge_model
+        if name in taken:
+            k = f", k={js.info.samples}" if js.info.samples > 1 else ""
+            name = f"{name} ({js.info.rubric}, {js.info.mode}{k})"
+    while name in taken:
+        name = f"{name} ({p.name})" if p.name not in name else f"{name}'"
+    return name
 
 
 # -- tables ----------------------------------------------------------------------------------
@@ -262,22 +311,53 @@ def print_summary(console: Any, s: dict[str, Any]) -> None:
     o = s["overall"]
     t.add_row("overall", _f(o["mean"]), _ci(o["ci95"]), "", str(o["n"]), "")
     console.print(t)
-    if s.get("by_domain"):
-        b = Table(title="by domain")
-        for c in ("domain", "n", *(d.upper() for d in DIMENSIONS), "overall"):
-            b.add_column(c)
-        for name, r in s["by_domain"].items():
-            b.add_row(name, str(r["n"]), *(_f(r[d]) for d in DIMENSIONS), _f(r["overall"]))
+    for key, label in (("by_domain", "domain"), ("by_category", "category")):
+        if not s.get(key):
+            continue
+        b = Table(title=f"by {label}")
+        for c in (label, "n", "n unparsed", *(d.upper() for d in DIMENSIONS), "overall"):
+            b.add_column(c, justify="left" if c == label else "right")
+        for name, r in s[key].items():
+            b.add_row(
+                name,
+                str(r["n"]),
+                str(r.get("n_unparsed", 0)),
+                *(_f(r[d]) for d in DIMENSIONS),
+                _f(r["overall"]),
+            )
         console.print(b)
     inst = s.get("instability")
     if inst:
-        i = Table(title=f"instability over draws ({inst['n_items']} turns)")
-        for c in ("dim", "mean per-turn std", "share of turns varying"):
-            i.add_column(c)
-        for d in DIMENSIONS:
-            i.add_row(d.upper(), _f(inst[d]["mean_std"], 3), _f(inst[d]["share_varying"], 3))
-        i.add_row("any", _f(inst["mean_std"], 3), _f(inst["share_any_varying"], 3))
-        console.print(i)
+        _print_instability(console, inst)
+
+
+def _print_instability(console: Any, inst: dict[str, Any]) -> None:
+    """The judge's self-consistency over k draws, then its least stable turns."""
+    from rich import box
+    from rich.table import Table
+
+    draws = ", ".join(f"{n} turns x {k} draws" for k, n in inst["draws"].items())
+    i = Table(title=f"instability over draws ({inst['n_items']} turns: {draws})")
+    for c in ("dim", "mean per-turn std", "share of turns varying", "turns scored"):
+        i.add_column(c, justify="left" if c == "dim" else "right")
+    for d in DIMENSIONS:
+        r = inst[d]
+        i.add_row(d.upper(), _f(r["mean_std"], 3), _f(r["share_varying"], 3), str(r["n_items"]))
+    i.add_row("any", _f(inst["mean_std"], 3), _f(inst["share_any_varying"], 3), "")
+    console.print(i)
+    rows = inst.get("least_stable") or []
+    if not rows:
+        return
+    t = Table(title="least stable turns: mean±std over draws", box=box.SIMPLE_HEAD)
+    for c in ("sample", "turn", "draws", *(d.upper() for d in DIMENSIONS)):
+        t.add_column(c, justify="left" if c == "sample" else "right", no_wrap=c != "sample")
+    for r in rows:
+        cells = [
+            "-" if r[f"{d}_mean"] is None else f"{r[f'{d}_mean']:.2f}±{r[f'{d}_std']:.2f}"
+            for d in DIMENSIONS
+        ]
+        t.add_row(r["sample_id"], str(r["turn"]), str(r["n_draws"]), *cells)
+    console.print(t)
 
 
 def print_agreement(console: Any, result: dict[str, Any]) -> None:
@@ -291,11 +371,12 @@ def print_agreement(console: Any, result: dict[str, Any]) -> None:
         t = Table(
             box=box.SIMPLE_HEAD,
             title=f"{name} vs human: {res['n_items']} turns, {res['n_pairs']} pairs (value, 95% CI)",
+            padding=(0, 0),  # the column gaps suffice: 5 CIs like [-0.25,-0.01] fit 80 columns
         )
-        t.add_column("metric")
+        t.add_column("metric", no_wrap=True)
         groups = [*DIMENSIONS, "overall"]
         for g in groups:
-            t.add_column(g.upper() if g != "overall" else g, justify="right", min_width=11)
+            t.add_column(g.upper() if g != "overall" else g, justify="right", no_wrap=True)
         for m in METRICS:
             blocks = [res["overall"] if g == "overall" else res["dimensions"][g] for g in groups]
             cells = [f"{_f(b[m]['value'])}\n{_ci(b[m]['ci95'], 2)}" for b in blocks]

@@ -47,8 +47,11 @@ def plot_agreement(
         ax.set_title(title)
         if metric == "a1":
             ax.set_ylim(0, 1.05)
-    axes[1].legend(fontsize="small")
-    fig.tight_layout()
+    # Below the panels: A@1 bars of good judges reach 0.9-1.0, where a legend inside would sit.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(judges)), fontsize="small")
+    rows = -(-len(judges) // 3)
+    fig.tight_layout(rect=(0, 0.06 * rows, 1, 1))
     paths = [out / f"{stem}.png", out / f"{stem}.svg"]
     for p in paths:
         fig.savefig(p)

@@ -91,8 +91,7 @@ class JudgementStore:
     def _check_or_write_info(self) -> None:
         meta = self.root / "set.json"
         if meta.exists():
-            old = json.loads(meta.read_text(encoding="utf-8"))
-            sha = old.get("rubric_sha256")
+            sha = _read_info(meta).rubric_sha256
             if sha and self.info.rubric_sha256 and sha != self.info.rubric_sha256:
                 raise ConfigError(
                     f"{self.root}: the rubric text changed but its version is still "
@@ -145,11 +144,20 @@ def _resolve(path: str | Path) -> tuple[Path, SetInfo | None, list[Path]]:
         names = "\n  ".join(str(s) for s in sets)
         raise InputError(f"{p}: holds {len(sets)} judgement sets; name one of:\n  {names}")
     s = sets[0]
-    info = None
-    if (s / "set.json").exists():
-        info = SetInfo(**json.loads((s / "set.json").read_text(encoding="utf-8")))
+    info = _read_info(s / "set.json") if (s / "set.json").exists() else None
     files = sorted((s / "parts").glob("judgements-*.jsonl")) if (s / "parts").is_dir() else []
     return s, info, files
+
+
+def _read_info(meta: Path) -> SetInfo:
+    """A set's ``set.json``; a damaged one is an error naming it (never a traceback)."""
+    try:
+        return SetInfo(**json.loads(meta.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as e:
+        raise InputError(
+            f"{meta}: not a readable judgement-set description ({e}); it records the judge "
+            "model, rubric and mode of the set — restore it, or judge into a new --out"
+        ) from None
 
 
 def load_set(path: str | Path) -> JudgementSet:

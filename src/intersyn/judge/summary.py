@@ -145,28 +145,77 @@ def _breakdown(
     return out
 
 
+def forced_dims(j: Judgement) -> set[str]:
+    """The dimensions a hard rule set in code for this turn (not scored by the judge), read
+    from ``Judgement.forced`` (``"no text: tcc=its=0"``, ``"no image (...): icc=iq=its=0"``)."""
+    out: set[str] = set()
+    for rule in j.forced:
+        out.update(p for p in rule.rpartition(": ")[2].split("=") if p in DIMENSIONS)
+    return out
+
+
+def item_stats(j: Judgement) -> dict[str, Any]:
+    """One turn over its draws: per dimension the mean and the (population) standard
+    deviation, and the number of draws (1 when judged once: std 0)."""
+    row: dict[str, Any] = {"sample_id": j.sample_id, "turn": j.turn, "status": j.status}
+    row["n_draws"] = len(j.draws) if j.draws else (1 if j.status == "ok" else 0)
+    for d in DIMENSIONS:
+        vals = [v for dr in j.draws if (v := dr.get(d)) is not None]
+        if not vals and j.status == "ok" and getattr(j, d) is not None:
+            vals = [getattr(j, d)]
+        row[f"{d}_mean"] = float(np.mean(vals)) if vals else None
+        row[f"{d}_std"] = float(np.std(vals)) if vals else None
+    return row
+
+
+#: How many of the least stable turns the summary lists with their mean and spread.
+LEAST_STABLE = 10
+
+
 def instability(judgements: list[Judgement]) -> dict[str, Any] | None:
     """How much a judge disagrees with itself over k draws (None when no turn has draws).
 
     Per dimension: the mean per-turn standard deviation of the draws, and the share of turns
-    whose draws are not all equal; plus the share of turns where any dimension varies.
+    whose draws are not all equal — over the turns the judge scored that dimension on (a
+    dimension a hard rule set to 0 in code is left out); plus the share of turns where any
+    dimension varies, and ``least_stable``: the turns whose draws differ most, each with its
+    per-dimension mean and standard deviation (:func:`item_stats`).
     """
     sampled = [j for j in judgements if j.status == "ok" and len(j.draws) > 1]
     if not sampled:
         return None
     out: dict[str, Any] = {"n_items": len(sampled), "draws": _draw_counts(sampled)}
     any_varies = np.zeros(len(sampled), dtype=bool)
+    forced = [forced_dims(j) for j in sampled]
     for d in DIMENSIONS:
         stds, varies = [], []
         for i, j in enumerate(sampled):
             vals = [v for dr in j.draws if (v := dr.get(d)) is not None]
-            stds.append(float(np.std(vals)) if vals else 0.0)
+            if d in forced[i] or not vals:
+                continue
+            stds.append(float(np.std(vals)))
             varies.append(len(set(vals)) > 1)
             any_varies[i] |= varies[-1]
-        out[d] = {"mean_std": float(np.mean(stds)), "share_varying": float(np.mean(varies))}
+        out[d] = {
+            "mean_std": float(np.mean(stds)) if stds else None,
+            "share_varying": float(np.mean(varies)) if varies else None,
+            "n_items": len(stds),
+        }
     out["share_any_varying"] = float(any_varies.mean())
-    out["mean_std"] = float(np.mean([out[d]["mean_std"] for d in DIMENSIONS]))
+    dim_stds = [m for d in DIMENSIONS if (m := out[d]["mean_std"]) is not None]
+    out["mean_std"] = float(np.mean(dim_stds)) if dim_stds else None
+    out["least_stable"] = _least_stable(sampled)
     return out
+
+
+def _least_stable(sampled: list[Judgement]) -> list[dict[str, Any]]:
+    rows = [item_stats(j) for j in sampled]
+    total = [sum(r[f"{d}_std"] or 0.0 for d in DIMENSIONS) for r in rows]
+    order = sorted(
+        (i for i in range(len(rows)) if total[i] > 0),
+        key=lambda i: (-total[i], rows[i]["sample_id"], rows[i]["turn"]),
+    )
+    return [rows[i] for i in order[:LEAST_STABLE]]
 
 
 def _draw_counts(sampled: list[Judgement]) -> dict[str, int]:
