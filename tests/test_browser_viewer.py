@@ -102,6 +102,11 @@ def test_viewer_filters_open_sample_and_escape(
     page.click("#f-reset")
     page.wait_for_function("document.getElementById('status').dataset.matches === '7'")
     _set_and_wait(page, lambda: page.select_option("#f-status", "failed"), 1)
+    assert page.locator("#results tbody tr.failed .badge").all_inner_texts() == ["failed"]
+    page.click("#f-reset")
+    page.wait_for_function("document.getElementById('status').dataset.matches === '7'")
+    _set_and_wait(page, lambda: page.select_option("#f-status", "judge-bad"), 1)
+    assert page.locator("#results tbody .badge").all_inner_texts() == ["judge unparsed"]
     page.click("#f-reset")
     page.wait_for_function("document.getElementById('status').dataset.matches === '7'")
     _set_and_wait(page, lambda: page.fill("#f-search", "mars"), 2)

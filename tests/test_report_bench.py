@@ -310,3 +310,35 @@ def test_shipped_question_set_loads_and_samples_fairly() -> None:
     assert len(some) == 40 and {q.id for q in some} <= {q.id for q in qs}
     animals = load_questions(QuestionSource(domains=["Animals"]))
     assert animals and all(q.domain == "Animals" for q in animals)
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "bench" / "bench.yaml"
+
+
+def test_example_bench_config_runs_as_shipped(tmp_path: Path) -> None:
+    """examples/bench/bench.yaml validates and runs end to end with its servers swapped for
+    the scripted one (and the GPU painter for the preview painter)."""
+    head = EXAMPLE.read_text(encoding="utf-8").split("\nquestions:")[0]
+    assert "intersyn bench --config examples/bench/bench.yaml --out bench-out" in head
+    assert "vllm serve" in head and "intersyn leaderboard bench-out" in head
+    cfg = load_bench_config(EXAMPLE)
+    assert cfg.questions.source == "shipped" and cfg.questions.limit == 300
+    assert [g.name for g in cfg.generators] == ["qwen+flux", "qwen-text-only"]
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["questions"]["limit"] = 8
+    with ScriptedServer() as srv:
+        data["judge"]["base_url"] = srv.base_url
+        for gen in data["generators"]:
+            gen["text"]["base_url"] = srv.base_url
+        data["generators"][0]["painter"] = {"backend": "preview"}
+        path = tmp_path / "bench.yaml"
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        run_bench(load_bench_config(path), tmp_path / "out")
+    board = json.loads((tmp_path / "out" / "leaderboard" / "leaderboard.json").read_text())
+    by_name = {e["name"]: e for e in board["entries"]}
+    assert {n: e["n"] + e["n_unparsed"] for n, e in by_name.items()} == {
+        "qwen+flux": 8,
+        "qwen-text-only": 8,
+    }
+    # No painter: the hard rule scores ICC = IQ = ITS = 0 for every answered turn.
+    assert by_name["qwen-text-only"]["means"]["icc"] == 0.0

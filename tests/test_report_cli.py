@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import urllib.request
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -89,3 +91,30 @@ def test_side_by_side_rebuilds_both_texts(old: str, new: str) -> None:
     assert "".join(s.text for s in left) == old
     assert "".join(s.text for s in right) == new
     assert all(s.op != "insert" for s in left) and all(s.op != "delete" for s in right)
+
+
+def test_report_viewer_option_takes_the_site_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's commands as written: the site folder as typed, linked from the report."""
+    monkeypatch.chdir(tmp_path)
+    run, judged = _judged(tmp_path)
+    runner = CliRunner()
+    r = runner.invoke(cli, ["view", str(run), "--judgements", str(judged), "--out", "site"])
+    assert r.exit_code == 0, r.output
+    args = ["report", str(run), "--judgements", str(judged), "--out", "runs/a-report"]
+    r = runner.invoke(cli, [*args, "--viewer", "site"])
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "runs/a-report/index.html").read_text()
+    assert 'href="../../site/index.html"' in html
+    links = re.findall(r'href="(\.\./\.\./site/s/[^"#]+)#turn-\d+"', html)
+    assert links and all((tmp_path / "runs/a-report" / link).is_file() for link in links)
+    # A link already relative to the report still works; a folder with no site is refused.
+    r = runner.invoke(cli, [*args, "--viewer", "../../site"])
+    assert (
+        r.exit_code == 0
+        and 'href="../../site/index.html"' in (tmp_path / "runs/a-report/index.html").read_text()
+    )
+    r = runner.invoke(cli, [*args, "--viewer", "nosite"])
+    assert r.exit_code == 1 and "--viewer nosite: no viewer site there" in r.output
+    assert "intersyn view" in r.output and "Traceback" not in r.output

@@ -91,7 +91,12 @@ def test_writes_markdown_csv_json_html_and_charts(tmp_path: Path) -> None:
     lo = entry_from_judgements(
         "weak <b>", _judgements("j", [(1, 2, 1, 0)] * 20 + [(2, 1, 2, 1)] * 5, unparsed=3)
     )
+    lo.n_failed = 2
     page = write_leaderboard([lo, hi], tmp_path)
+    md = (tmp_path / "leaderboard.md").read_text().splitlines()
+    assert md[0] == "| rank | generator | TCC | ICC | IQ | ITS | overall | n | unparsed | failed |"
+    assert md[2].startswith("| 1 | strong | 4.80 [") and md[2].endswith("| 25 | 0 | 0 |")
+    assert md[3].startswith("| 2 | weak <b> | ") and md[3].endswith("| 25 | 3 | 2 |")
     rows = list(csv.DictReader(io.StringIO((tmp_path / "leaderboard.csv").read_text())))
     assert [r["generator"] for r in rows] == ["strong", "weak <b>"]
     assert rows[0]["rank"] == "1" and rows[1]["rank"] == "2" and rows[0]["tied"] == ""

@@ -58,6 +58,10 @@ def test_index_rows_carry_mean_scores_and_judge_status(built: tuple[Path, Path])
     assert rows["s0001"][7] == "ok" and rows["s0001"][5] == 2
     assert rows["s0002"][7] == "unparsed" and rows["s0002"][8:13] == [None] * 5
     assert rows["s0000"][14].startswith("thumb/") and (built[1] / rows["s0000"][14]).is_file()
+    # The static list marks the failed sample and the unparsed judgement where the scores are blank.
+    page = (built[1] / "list" / "page-0001.html").read_text()
+    assert re.search(r'>s9999</a> <span class="badge error">failed</span>', page)
+    assert re.search(r'>s0002</a> <span class="badge error">judge unparsed</span>', page)
 
 
 def test_model_text_is_escaped_everywhere(built: tuple[Path, Path]) -> None:

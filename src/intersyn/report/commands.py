@@ -98,9 +98,12 @@ def serve(site: Path, port: int, host: str) -> None:
     "--out",
     "-o",
     type=click.Path(path_type=Path),
-    help="report folder (default: PATH/report, or the benchmark folder)",
+    help="report folder (default: PATH-report; for a benchmark folder, PATH itself)",
 )
-@click.option("--viewer", help="relative link from the report to a built viewer site")
+@click.option(
+    "--viewer",
+    help="a viewer site built with `intersyn view` (its folder): each example links to its page",
+)
 @click.option(
     "--lowest", default=12, show_default=True, help="how many lowest-scoring turns to show"
 )
@@ -110,11 +113,11 @@ def report(
     """HTML report of a judged dataset (PATH + --judgements) or a benchmark folder.
 
     \b
-    intersyn report runs/a --judgements runs/a-judged --out runs/a-report
+    intersyn report runs/a --judgements runs/a-judged --out runs/a-report --viewer site
     intersyn report bench-out          # leaderboard + one report per generator
     """
     from intersyn.report.bench import build_bench_report, is_bench_dir
-    from intersyn.report.html import build_report
+    from intersyn.report.html import build_report, viewer_link
 
     if is_bench_dir(path):
         page = build_bench_report(path, out)
@@ -123,9 +126,9 @@ def report(
             raise click.UsageError(
                 "give --judgements for a dataset (or PATH as a benchmark folder)"
             )
-        page = build_report(
-            path, judgements, out or Path(f"{path}-report"), viewer=viewer, lowest=lowest
-        )
+        target = out or Path(f"{path}-report")
+        link = viewer_link(viewer, target) if viewer else None
+        page = build_report(path, judgements, target, viewer=link, lowest=lowest)
     click.echo(f"report: {page}")
 
 

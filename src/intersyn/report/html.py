@@ -9,6 +9,7 @@ summary (:func:`intersyn.judge.summary.summarize`); this module only lays them o
 from __future__ import annotations
 
 import heapq
+import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -157,6 +158,26 @@ def _examples(
         found.get((j.sample_id, j.turn)) or Example(j, None, None, turn_overall(j)) for j in lowest
     ]
     return examples, dict(domains)
+
+
+def viewer_link(viewer: str, out_dir: str | Path) -> str:
+    """The link from a report in ``out_dir`` to a built viewer site.
+
+    ``viewer`` is the site's folder as the user typed it (relative to the working directory,
+    or absolute), or a link already relative to ``out_dir``, or a URL. A folder with no
+    ``index.html`` either way is refused, so a report never carries a dead link.
+    """
+    if "://" in viewer:
+        return viewer
+    site, out = Path(viewer), Path(out_dir)
+    if (site / "index.html").is_file():
+        return Path(os.path.relpath(site.resolve(), out.resolve())).as_posix()
+    if not site.is_absolute() and (out / site / "index.html").is_file():
+        return site.as_posix()
+    raise InputError(
+        f"--viewer {viewer}: no viewer site there (no index.html); build it first with "
+        f"`intersyn view DATASET --out {viewer}` and give that folder"
+    )
 
 
 def build_report(

@@ -141,18 +141,29 @@ def _rank_label(e: Entry) -> str:
 
 
 def to_markdown(entries: Sequence[Entry]) -> str:
-    """A Markdown table: rank (``=`` marks a tie), means with 95% CIs, overall, n."""
-    head = ["rank", "generator", *[d.upper() for d in DIMENSIONS], "overall", "n", "unparsed"]
+    """A Markdown table: rank (``=`` marks a tie), means with 95% CIs, overall, n, unparsed,
+    failed (questions the generator left unanswered)."""
+    head = [
+        "rank",
+        "generator",
+        *[d.upper() for d in DIMENSIONS],
+        "overall",
+        "n",
+        "unparsed",
+        "failed",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in entries:
         cells = [_rank_label(e), e.name.replace("|", "\\|")]
         cells += [f"{_fmt(e.means[d])} {_fmt_ci(e.cis[d])}".strip() for d in DIMENSIONS]
         cells += [f"{_fmt(e.overall)} {_fmt_ci(e.overall_ci)}".strip(), str(e.n), str(e.n_unparsed)]
+        cells.append(str(e.n_failed))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
         "Means of integer scores 0–5 with bootstrap 95% CIs; overall = mean of the four means. "
-        "`=` marks a rank shared with generators whose overall CI overlaps."
+        "`=` marks a rank shared with generators whose overall CI overlaps. "
+        "unparsed: judge replies counted, never scored; failed: questions left unanswered."
     )
     return "\n".join(lines) + "\n"
 

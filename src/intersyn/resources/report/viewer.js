@@ -152,6 +152,12 @@
       var a = document.createElement("a");
       a.href = r[COL.href]; a.textContent = r[COL.id]; a.className = "sample-link";
       idcell.appendChild(a);
+      var flag = r[COL.failed] ? "failed" : (r[COL.judge] && r[COL.judge] !== "ok" ? "judge " + r[COL.judge] : "");
+      if (flag) {
+        var badge = document.createElement("span");
+        badge.className = "badge error"; badge.textContent = flag;
+        idcell.appendChild(document.createTextNode(" ")); idcell.appendChild(badge);
+      }
       cell(tr, r[COL.domain]); cell(tr, r[COL.category]); cell(tr, r[COL.topic]);
       cell(tr, String(r[COL.turns]), "num");
       DIMS.forEach(function (d) { cell(tr, fmt(r[COL[d]]), "num"); });
