@@ -427,3 +427,30 @@ def test_a_turn_gap_in_answers_stops_with_the_line(tmp_path: Path) -> None:
     rows = [{"id": "g", "turn": 1, "question": "q", "answer": "t", "image": None}]
     with pytest.raises(InputError, match=r"answers\.jsonl:1 \(sample g\): turns \[1\]"):
         judge(tmp_path, write_answers(tmp_path, rows), ScriptedJudge())
+
+
+def test_a_bad_record_further_on_keeps_the_turns_already_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An input error met while reading (the input is read lazily) stops the run, but every
+    turn already sent to the judge is finished and written first, so a rerun resumes."""
+    from intersyn.judge import runner
+
+    rows = [{"id": f"s{i}", "question": "q", "answer": "t", "image": "ok.png"} for i in range(6)]
+    answers = write_answers(tmp_path, rows)
+    real = runner.iter_items
+
+    def then_bad(path: Any, **kw: Any) -> Any:
+        yield from real(path, **kw)
+        raise InputError(f"{path}:7: not valid JSON")
+
+    monkeypatch.setattr(runner, "iter_items", then_bad)
+    backend = ScriptedJudge()
+    with pytest.raises(InputError, match=":7: not valid JSON"):
+        judge(tmp_path, answers, backend)
+    monkeypatch.setattr(runner, "iter_items", real)
+    kept = load_judgements(tmp_path / "out")
+    assert sorted(j.sample_id for j in kept) == [f"s{i}" for i in range(6)]
+    again = ScriptedJudge()
+    judge(tmp_path, answers, again)
+    assert again.calls == []  # nothing left to judge: nothing paid for twice

@@ -248,23 +248,30 @@ async def _judge_all(
             slots.release()
 
     scheduled = 0
-    for item in iter_items(input_path, image_dir=image_dir):
-        if stop:
-            break
-        if item.key in seen:
-            run.counts["duplicate"] += 1
-            continue
-        seen.add(item.key)
-        if item.key in done:
-            run.counts["skipped"] += 1
-            continue
-        if limit is not None and scheduled >= limit:
-            break
-        scheduled += 1
-        await slots.acquire()
-        task = asyncio.create_task(one(item))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+    try:
+        for item in iter_items(input_path, image_dir=image_dir):
+            if stop:
+                break
+            if item.key in seen:
+                run.counts["duplicate"] += 1
+                continue
+            seen.add(item.key)
+            if item.key in done:
+                run.counts["skipped"] += 1
+                continue
+            if limit is not None and scheduled >= limit:
+                break
+            scheduled += 1
+            await slots.acquire()
+            task = asyncio.create_task(one(item))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+    except Exception:
+        # A bad record further on stops the run (the input is read lazily), but the turns
+        # already in flight finish and are made durable first: nothing paid for is lost.
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     if tasks:
         await asyncio.gather(*tasks)
     if stop:
