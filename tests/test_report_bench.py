@@ -342,3 +342,17 @@ def test_example_bench_config_runs_as_shipped(tmp_path: Path) -> None:
     }
     # No painter: the hard rule scores ICC = IQ = ITS = 0 for every answered turn.
     assert by_name["qwen-text-only"]["means"]["icc"] == 0.0
+
+
+def test_a_config_problem_stops_the_generator_instead_of_failing_every_question(
+    tmp_path: Path,
+) -> None:
+    with ScriptedServer() as srv:
+        path = _config(tmp_path, srv.base_url, max_in_flight=1)
+        data = yaml.safe_load(path.read_text())
+        data["generators"][0]["painter"] = {"backend": "diffusers", "model": "no-such-folder"}
+        path.write_text(yaml.safe_dump(data))
+        with pytest.raises(ConfigError, match=r"generator llm\+painter: .*no-such-folder"):
+            run_bench(load_bench_config(path), tmp_path / "out")
+    failed = RunStore(tmp_path / "out" / "generators" / "llm+painter" / "answers").failures()
+    assert len(failed) == 1  # the first question, asked again on a rerun; the rest untouched

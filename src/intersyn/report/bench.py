@@ -397,15 +397,25 @@ async def _run_composite(
     prompt = _prompt_template(gen)
     done = store.done_ids()
     sem = asyncio.Semaphore(cfg.max_in_flight)
+    fatal: list[str] = []  # a config problem fails every question: stop at the first
 
     async def one(q: Question) -> None:
         async with sem:
-            await answer_question(gen, models, store, q, cfg.seed, prompt)
+            if fatal:
+                return
+            reason = await answer_question(gen, models, store, q, cfg.seed, prompt)
+            if reason and reason.startswith(f"{ConfigError.__name__}: "):
+                fatal.append(reason.split(": ", 1)[1])
 
     try:
         await asyncio.gather(*(one(q) for q in questions if q.id not in done))
     finally:
         await models.aclose()
+    if fatal:
+        raise ConfigError(
+            f"generator {gen.name}: {fatal[0]}\nFix the bench config and run the same command "
+            "again: answered questions are kept, the failed ones are asked again."
+        )
 
 
 def _import_answers(gen: AnswersGenerator, questions: list[Question], store: RunStore) -> None:
