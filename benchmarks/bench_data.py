@@ -191,20 +191,20 @@ def main() -> None:
     peak = max(r["peak_rss_mib"] for by in results.values() for r in by.values())
     print(f"highest peak RSS of any phase: {peak:.0f} MiB (bound: 1024 MiB)")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_data.json").write_text(
-        json.dumps(
-            {
-                "results": results,
-                "ratios": ratios,
-                "peak_rss_mib": peak,
-                "durable_write": durable,
-                "note": "scale phases write with fsync off; "
-                "durable_write is the same write with fsync on (disk-bound)",
-            },
-            indent=2,
-        )
-        + "\n"
+    path = RESULTS / "bench_data.json"
+    # Keep the sections this run does not measure (``--only durable``'s group commit).
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.update(
+        {
+            "results": results,
+            "ratios": ratios,
+            "peak_rss_mib": peak,
+            "durable_write": durable,
+            "note": "scale phases write with fsync off; "
+            "durable_write is the same write with fsync on (disk-bound)",
+        }
     )
+    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def _durable_write() -> dict[str, float]:
