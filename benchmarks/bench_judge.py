@@ -10,8 +10,10 @@
    judges 1,920 single-turn answers with images, with the judge's concurrency at 2x the
    server's capacity (requests queue at the server, as with vLLM) and at 1x; the figure is
    measured calls/s / server-bound calls/s, after a warm-up run (imports, connections).
-   Also run with ``--samples 3`` (three draws per turn: 3 calls per turn). Client and server
-   share this machine's 2 cores, so figures vary with other load; run it on a quiet machine.
+   Also run with ``--samples 3`` (three draws per turn: 3 calls per turn), and the same calls
+   from a bare ``httpx`` client (no gate, parsing or journal; 64 in flight) as a second
+   baseline. Client and server share this machine's 2 cores, so figures vary with other
+   load; run it on a quiet machine.
 2. Corpus: every reply of tests/data/judge_replies/corpus.jsonl parsed; counts of well-formed
    replies parsed right, ill-formed replies left unparsed, and replies parsed wrong.
 3. Statistics: seconds for ``intersyn agree``'s numbers (8 metrics x 5 groups with 1,000
@@ -131,6 +133,57 @@ def throughput(
     }
 
 
+def bare_client(
+    url: str, n: int, concurrency: int, latency: float, capacity: int
+) -> dict[str, Any]:
+    """The same number of chat calls from a bare ``httpx.AsyncClient`` (no gate, no parsing,
+    no journal), same image and JSON schema: what a minimal client gets from this server."""
+    import asyncio
+    import base64
+
+    from intersyn.judge.parse import SCORE_SCHEMA
+
+    buf = io.BytesIO()
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), "green").save(buf, "PNG")
+    image = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    fmt = {"type": "json_schema", "json_schema": {"name": "scores", "schema": SCORE_SCHEMA}}
+
+    async def go() -> float:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+            slots = asyncio.Semaphore(concurrency)
+
+            async def one(i: int) -> None:
+                content = [
+                    {"type": "text", "text": f"Judge answer {i}"},
+                    {"type": "image_url", "image_url": {"url": image}},
+                ]
+                body = {
+                    "model": "scripted-vlm",
+                    "messages": [{"role": "user", "content": content}],
+                    "response_format": fmt,
+                }
+                async with slots:
+                    r = await client.post("/chat/completions", json=body)
+                    r.raise_for_status()
+
+            await asyncio.gather(*(one(i) for i in range(min(n, concurrency))))  # warm-up
+            start = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(n)))
+            return time.perf_counter() - start
+
+    wall = asyncio.run(go())
+    return {
+        "calls": n,
+        "client_concurrency": concurrency,
+        "wall_s": round(wall, 2),
+        "calls_per_s": round(n / wall, 2),
+        "ratio_to_server_bound": round(n / wall / (capacity / latency), 3),
+    }
+
+
 def agreement_speed(n: int = 4000, annotators: int = 3, n_boot: int = 1000) -> dict[str, Any]:
     """Seconds for ``compare`` (8 metrics x 5 groups, bootstrap CIs) and the summary."""
     import numpy as np
@@ -229,6 +282,14 @@ def main() -> None:
         }
         for key, (turns, k, conc) in runs.items():
             result[key] = throughput(url, turns, k, conc, latency, capacity)
+        # At the server's capacity: more in flight only queues at the server (and costs a
+        # bare httpx pool more than it gains), so this is the best a minimal client gets.
+        bare = bare_client(url, n, capacity, latency, capacity)
+        result["bare_httpx_client"] = bare
+        for key in runs:
+            result[key]["ratio_to_bare_client"] = round(
+                result[key]["calls_per_s"] / bare["calls_per_s"], 3
+            )
     c = result["corpus"]
     print(
         f"corpus: {c['replies']} replies; well-formed parsed right {c['well_formed_parsed_right']}"
@@ -245,8 +306,14 @@ def main() -> None:
         print(
             f"{key}: {r['turns']} turns x {r['samples_per_turn']} draws = {r['calls']} calls in "
             f"{r['wall_s']} s = {r['calls_per_s']} calls/s; server-bound "
-            f"{r['server_bound_calls_per_s']:.0f}/s; ratio {r['ratio_to_server_bound']}"
+            f"{r['server_bound_calls_per_s']:.0f}/s; ratio {r['ratio_to_server_bound']}; "
+            f"vs a bare httpx client {r['ratio_to_bare_client']}"
         )
+    b = result["bare_httpx_client"]
+    print(
+        f"bare httpx client: {b['calls']} calls in {b['wall_s']} s = {b['calls_per_s']} calls/s; "
+        f"ratio to server-bound {b['ratio_to_server_bound']}"
+    )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_judge.json").write_text(json.dumps(result, indent=2) + "\n")
 

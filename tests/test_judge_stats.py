@@ -607,3 +607,13 @@ def test_forced_dims_read_back_from_the_runners_rules() -> None:
     )
     assert forced_dims(j) == set(DIMS)
     assert forced_dims(J("y", [1, 1, 1, 1])) == set()
+
+
+def test_no_resamples_means_no_intervals_not_an_error() -> None:
+    js = [J(f"s{i}", [i % 6, 2, 3, 4]) for i in range(10)]
+    rs = [R(f"s{i}", [(i + 1) % 6, 2, 3, 3]) for i in range(10)]
+    s = summarize(js, n_boot=0)
+    assert s["dimensions"]["tcc"]["ci95"] is None and s["overall"]["ci95"] is None
+    assert s["dimensions"]["tcc"]["mean"] == pytest.approx(21 / 10)  # 0..5, 0..3
+    a = compare({"j": js}, rs, n_boot=0)["judges"]["j"]
+    assert a["dimensions"]["its"]["exact"] == {"value": 0.0, "ci95": None}

@@ -130,7 +130,13 @@ def judge(
     type=_PATH,
     help="Also write every turn's mean and std per dimension over its draws (CSV).",
 )
-@click.option("--n-boot", default=1000, show_default=True, help="Bootstrap resamples for CIs.")
+@click.option(
+    "--n-boot",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Bootstrap resamples for CIs (0: no CIs).",
+)
 @click.option("--seed", default=0, show_default=True)
 def summary(
     path: Path,
@@ -205,7 +211,13 @@ def write_items_csv(judgements: list[Any], path: Path) -> None:
 @click.option(
     "--out", "-o", "out_dir", type=_PATH, help="Write agreement.json and the charts here."
 )
-@click.option("--n-boot", default=1000, show_default=True, help="Bootstrap resamples for CIs.")
+@click.option(
+    "--n-boot",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Bootstrap resamples for CIs (0: no CIs).",
+)
 @click.option("--seed", default=0, show_default=True)
 def agree(
     judges: tuple[Path, ...],

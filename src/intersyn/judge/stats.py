@@ -13,9 +13,10 @@ _BATCH_ELEMS = 4_000_000
 def bootstrap_mean_ci(
     values: np.ndarray, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of the mean (resampling values); None for fewer than 2 values."""
+    """Percentile bootstrap CI of the mean (resampling values); None for fewer than 2 values
+    or no resamples."""
     n = len(values)
-    if n < 2:
+    if n < 2 or n_boot < 1:
         return None
     rng = np.random.default_rng(seed)
     batch = max(1, min(n_boot, _BATCH_ELEMS // n))
