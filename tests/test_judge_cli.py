@@ -427,3 +427,17 @@ def test_summary_breaks_down_by_the_datasets_topics(tmp_path: Path) -> None:
     assert set(s["by_category"]) == {"Food / Bread", "Food / Cheese", "Space / Moons"}
     assert s["overall"]["mean"] == (4 + 3 + 5 + 2) / 4
     assert "by domain" in res.output
+
+
+def test_summary_marks_caption_proxy_judgements(tmp_path: Path) -> None:
+    from intersyn.config import RunConfig
+    from intersyn.judge.runner import run_judge
+    from intersyn.models.gate import Models
+    from tests.test_judge_runner import ScriptedJudge
+
+    answers = _answers(tmp_path / "in", 3)
+    backend = ScriptedJudge(vision=False)
+    run_judge(answers, RunConfig(), tmp_path / "out", models=Models(chat={"judge": backend}))
+    res = CliRunner().invoke(cli, ["summary", str(tmp_path / "out"), "--n-boot", "20"])
+    assert res.exit_code == 0, res.output
+    assert "caption-proxy: 3 of 3 turns were judged from the image's caption" in res.output

@@ -323,6 +323,12 @@ def print_summary(console: Any, s: dict[str, Any]) -> None:
     o = s["overall"]
     t.add_row("overall", _f(o["mean"]), _ci(o["ci95"]), "", str(o["n"]), "")
     console.print(t)
+    proxied = s.get("modes", {}).get("caption-proxy", 0)
+    if proxied:
+        console.print(
+            f"[yellow]caption-proxy: {proxied} of {s['n_items']} turns were judged from the "
+            "image's caption by a judge that cannot see images[/]"
+        )
     for key, label in (("by_domain", "domain"), ("by_category", "category")):
         if not s.get(key):
             continue
