@@ -12,6 +12,7 @@ and the event loop stays free.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import threading
 import time
@@ -72,8 +73,19 @@ def load_llama(path: Path, n_ctx: int = DEFAULT_N_CTX, **kwargs: Any) -> tuple[A
                     'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "intersyn[embedded]"'
                 ) from None
             llm = Llama(model_path=str(path), n_ctx=n_ctx, verbose=False, **kwargs)
+            if not _models:
+                atexit.register(_close_models)
             _models[key] = (llm, threading.Lock())
         return _models[key]
+
+
+def _close_models() -> None:
+    # Free the models before the interpreter tears llama_cpp's module down: left to
+    # Llama.__del__ at exit, freeing prints "TypeError: 'NoneType' object is not callable".
+    with _models_lock:
+        for llm, _ in _models.values():
+            llm.close()
+        _models.clear()
 
 
 class LlamaCppChat:
