@@ -95,7 +95,9 @@ def _generate(
     return json.loads((out / "run.json").read_text())["last_session"], rss
 
 
-def overhead(address: str, n: int, work: Path, repeats: int = 1) -> dict[str, Any]:
+def overhead(
+    address: str, n: int, work: Path, repeats: int = 1, workers: int = 2
+) -> dict[str, Any]:
     """Local vs Ray rates, ``repeats`` pairs in alternating order (local first, then Ray first,
     ...) so drifting load on a shared machine hits both engines alike; medians are reported."""
     from statistics import median
@@ -106,8 +108,8 @@ def overhead(address: str, n: int, work: Path, repeats: int = 1) -> dict[str, An
     pairs: list[dict[str, float]] = []
     with ScriptedServer(latency_s=0.1, capacity=64, record_requests=False) as srv:
         cfg = _config(srv.base_url, in_flight)
-        cfg_ray = dict(cfg, ray={"worker_in_flight": in_flight // 2})
-        ray_args = ["--engine", "ray", "--address", address, "--workers", "2"]
+        cfg_ray = dict(cfg, ray={"worker_in_flight": in_flight // workers})
+        ray_args = ["--engine", "ray", "--address", address, "--workers", str(workers)]
         for r in range(repeats):
             runs: dict[str, dict[str, Any]] = {}
             for engine in ("local", "ray") if r % 2 == 0 else ("ray", "local"):
@@ -134,7 +136,7 @@ def overhead(address: str, n: int, work: Path, repeats: int = 1) -> dict[str, An
         "n": n,
         "server": {"chat_latency_s": 0.1, "capacity": 64, "painter": "preview"},
         "in_flight_total": in_flight,
-        "ray_workers": 2,
+        "ray_workers": workers,
         "repeats": repeats,
         "local_samples_per_s": round(rate_local, 2),
         "ray_samples_per_s": round(rate_ray, 2),
@@ -180,6 +182,12 @@ def main() -> None:
         "--repeats", type=int, default=5, help="overhead: local/Ray pairs (median reported)"
     )
     ap.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="overhead: Ray workers (in-flight split among them); kept as overhead_w<N> if not 2",
+    )
+    ap.add_argument(
         "--only",
         choices=["overhead", "driver_memory"],
         help="measure one part; the other keeps its figures from the results file",
@@ -190,6 +198,8 @@ def main() -> None:
 
     n = args.n or (60 if args.quick else 400)
     key = f"overhead_n{args.n}" if args.n else "overhead"
+    if args.workers != 2:
+        key += f"_w{args.workers}"
     sizes = [200, 1000] if args.quick else [2000, 20000]
     name = "bench_engine_quick.json" if args.quick else "bench_engine.json"
     path = RESULTS / name
@@ -204,7 +214,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             if args.only in (None, "overhead"):
-                result[key] = overhead(cluster.address, n, work, args.repeats)
+                result[key] = overhead(cluster.address, n, work, args.repeats, args.workers)
             if args.only in (None, "driver_memory"):
                 result["driver_memory"] = driver_memory(cluster.address, sizes, work)
     finally:
