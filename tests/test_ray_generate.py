@@ -213,6 +213,12 @@ def test_generate_through_ray_client_address(ray_cluster: Any, tmp_path: Path) -
         run = tmp_path / "run"
         args = ["-n", "4", "--engine", "ray", "--address", ray_cluster.client_address]
         proc = _gen_process(cfg, run, *args, "--workers", "2")
+        if proc.returncode != 0 and "Starting Ray client server failed" in proc.stderr:
+            # Ray's proxier sometimes loses the per-client server it forks (grpc "eventfd_write:
+            # Bad file descriptor", seen once in 3 fresh CI runs here). A failed connect writes
+            # nothing to --out, so one more try tests the same thing from a clean state.
+            assert not run.exists() or not any(run.iterdir())
+            proc = _gen_process(cfg, run, *args, "--workers", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert RunStore(run).done_ids() == _ids(4)
 
