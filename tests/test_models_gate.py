@@ -484,3 +484,16 @@ async def test_preview_is_never_chosen_silently(tmp_path: Path) -> None:
         await models.aclose()
     report = models.usage_report()["roles"]["painter"]
     assert (report["images_made"], report["failures"]) == (0, 1)
+
+
+def test_usage_totals_equal_the_reports_total() -> None:
+    from intersyn.models.base import Usage
+    from intersyn.models.usage import UsageBook
+
+    book = UsageBook()
+    for i in range(50):
+        book.record_ok("writer", "m", Usage(input_tokens=3, output_tokens=2, latency_s=i / 100))
+    book.record_ok("painter", "p", Usage(images_made=1, latency_s=0.5))
+    book.record_failure("writer", "m", "timeout", retries=2)
+    assert book.totals() == book.report()["total"]
+    assert book.totals()["calls"] == 52 and book.totals()["input_tokens"] == 150

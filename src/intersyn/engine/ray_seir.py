@@ -90,7 +90,7 @@ async def _make_one(seed: SampleSeed, ctx: SeirContext) -> Outcome:
 
 
 def _usage_total(ctx: SeirContext) -> dict[str, Any]:
-    return dict(ctx.models.usage_report().get("total", {}))
+    return ctx.models.usage_totals()
 
 
 def _seed_id(seed: SampleSeed) -> str:
@@ -118,10 +118,13 @@ class _LiveUsage:
         if isinstance(outcome.value, dict):
             self.per_worker[outcome.worker] = outcome.value
 
-    def usage_report(self) -> dict[str, Any]:
+    def usage_totals(self) -> dict[str, Any]:
         from intersyn.engine.ray_engine import merge_usage
 
-        return {"total": merge_usage(self.per_worker.values())}
+        return merge_usage(self.per_worker.values())
+
+    def usage_report(self) -> dict[str, Any]:
+        return {"total": self.usage_totals()}
 
 
 def generate_on_ray(

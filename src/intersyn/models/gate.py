@@ -592,6 +592,11 @@ class Models:
         report["cache"] = str(self.cache.path) if self.cache is not None else None
         return report
 
+    def usage_totals(self) -> dict[str, Any]:
+        """``usage_report()["total"]`` without the per-role latency percentiles (cheap enough
+        to call after every sample)."""
+        return self.book.totals()
+
     def write_usage(self, path: str | Path) -> Path:
         """Write :meth:`usage_report` as JSON to ``path`` (atomically); returns the path."""
         p = Path(path)

@@ -447,7 +447,7 @@ class ProgressView:
         """``ok 12  failed 1  0.85/s  tokens 34,567  images 13  $0.0123`` (the panel's text)."""
         total: dict[str, Any] = {}
         with contextlib.suppress(Exception):
-            total = self.models.usage_report().get("total", {}) or {}
+            total = self.models.usage_totals()
         tokens = int(total.get("input_tokens", 0)) + int(total.get("output_tokens", 0))
         elapsed = time.monotonic() - self._started
         rate = (result.done + result.failed) / elapsed if elapsed > 0 else 0.0
