@@ -25,16 +25,19 @@ from typing import Any
 from intersyn.config import RunConfig
 from intersyn.engine.ray_endpoints import spread_endpoints
 from intersyn.engine.ray_engine import Outcome, WorkerInfo, local_output_dir, run_on_ray
-from intersyn.errors import ConfigError, InputError
-from intersyn.judge.items import ImageLoad, JudgeItem, iter_items
+from intersyn.errors import ConfigError
+from intersyn.judge.items import ImageLoad, JudgeItem
 from intersyn.judge.rubric import Rubric, load_rubric
 from intersyn.judge.runner import (
     ROLE,
     JudgeRun,
     JudgeSettings,
+    check_input,
     image_problem,
     judge_item,
+    pending_items,
     prepare_settings,
+    set_info,
 )
 from intersyn.judge.store import JudgementStore, SetInfo
 from intersyn.models.gate import Models
@@ -117,10 +120,7 @@ async def judge_on_ray(
     """Same arguments and result as :func:`intersyn.judge.runner.judge_async`, on Ray."""
     if models is not None:
         raise ConfigError("the Ray engine builds one gate per worker; models= is for local runs")
-    if samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {samples}")
-    if not Path(input_path).exists():
-        raise InputError(f"{input_path}: input not found (a dataset, a .parquet, or a .jsonl)")
+    check_input(input_path, samples)
     out = local_output_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg.role(ROLE)
@@ -131,36 +131,13 @@ async def judge_on_ray(
         s = prepare_settings(probe, cfg, rubric, samples, temperature)
     finally:
         await probe.aclose()
-    info = SetInfo(
-        judge_model=s.judge_model,
-        rubric=rubric.label,
-        mode="vision" if s.vision else "caption-proxy",
-        samples=samples,
-        rubric_sha256=rubric.sha256,
-        input=str(input_path),
-    )
+    info = set_info(s, input_path)
     store = JudgementStore(out, info)
     done = store.done()
     store.close()
     run = JudgeRun(store.root, mode=info.mode)
     cache = str(Path(cfg.cache_path) if cfg.cache_path else out / "cache.sqlite")
     spec = _Spec(cfg, str(out), cache, info, rubric, samples, temperature)
-
-    def todo() -> Iterator[JudgeItem]:
-        seen: set[tuple[str, int]] = set()
-        scheduled = 0
-        for item in iter_items(input_path, image_dir=image_dir):
-            if item.key in seen:
-                run.counts["duplicate"] += 1
-                continue
-            seen.add(item.key)
-            if item.key in done:
-                run.counts["skipped"] += 1
-                continue
-            if limit is not None and scheduled >= limit:
-                return
-            scheduled += 1
-            yield item
 
     def on_outcome(o: Outcome) -> None:
         if o.status == "ok" and isinstance(o.value, dict):
@@ -175,7 +152,7 @@ async def judge_on_ray(
     def drive() -> None:
         ray_cfg = cfg.ray
         run_on_ray(
-            _shippable(todo()),
+            _shippable(pending_items(input_path, image_dir, done, run, limit)),
             functools.partial(_open, spec),
             _judge_one,
             item_id=_key,

@@ -25,7 +25,7 @@ import asyncio
 import hashlib
 import statistics
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,10 +129,7 @@ async def judge_async(
     on_judged: Callable[[Judgement], None] | None = None,
 ) -> JudgeRun:
     """The async core of :func:`run_judge`; returns counts and image problems too."""
-    if samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {samples}")
-    if not Path(input_path).exists():
-        raise InputError(f"{input_path}: input not found (a dataset, a .parquet, or a .jsonl)")
+    check_input(input_path, samples)
     out = Path(out_dir)
     rubric = load_rubric(rubric_path or cfg.rubric)
     own_models = models is None
@@ -148,14 +145,7 @@ async def judge_async(
         if not models.has(ROLE):
             raise ConfigError("no judge model: add a `judge:` section to the config")
         settings = prepare_settings(models, cfg, rubric, samples, temperature)
-        info = SetInfo(
-            judge_model=settings.judge_model,
-            rubric=rubric.label,
-            mode="vision" if settings.vision else "caption-proxy",
-            samples=samples,
-            rubric_sha256=rubric.sha256,
-            input=str(input_path),
-        )
+        info = set_info(settings, input_path)
         store = JudgementStore(out, info)
         try:
             run = JudgeRun(store.root, mode=info.mode)
@@ -166,6 +156,51 @@ async def judge_async(
     finally:
         if own_models:
             await models.aclose()
+
+
+def check_input(input_path: str | Path, samples: int) -> None:
+    """Refuse a run that cannot start (before anything is written), whichever engine runs it."""
+    if samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {samples}")
+    if not Path(input_path).exists():
+        raise InputError(f"{input_path}: input not found (a dataset, a .parquet, or a .jsonl)")
+
+
+def set_info(settings: JudgeSettings, input_path: str | Path) -> SetInfo:
+    """What makes a judgement set (judge model, rubric, mode, k): another value, another set."""
+    return SetInfo(
+        judge_model=settings.judge_model,
+        rubric=settings.rubric.label,
+        mode="vision" if settings.vision else "caption-proxy",
+        samples=settings.samples,
+        rubric_sha256=settings.rubric.sha256,
+        input=str(input_path),
+    )
+
+
+def pending_items(
+    input_path: str | Path,
+    image_dir: str | Path | None,
+    done: Container[tuple[str, int]],
+    run: JudgeRun,
+    limit: int | None,
+) -> Iterator[JudgeItem]:
+    """The turns still to judge, read lazily: repeats and finished turns are counted in
+    ``run`` and left out; at most ``limit`` are yielded."""
+    seen: set[tuple[str, int]] = set()
+    scheduled = 0
+    for item in iter_items(input_path, image_dir=image_dir):
+        if item.key in seen:
+            run.counts["duplicate"] += 1
+            continue
+        seen.add(item.key)
+        if item.key in done:
+            run.counts["skipped"] += 1
+            continue
+        if limit is not None and scheduled >= limit:
+            return
+        scheduled += 1
+        yield item
 
 
 def prepare_settings(
@@ -211,7 +246,6 @@ async def _judge_all(
     concurrency = cfg.judge.limits.concurrency if cfg.judge else 1
     # Enough turns in flight that the gate's per-role limit, not this loop, is what binds.
     slots = asyncio.Semaphore(max(cfg.max_in_flight, -(-concurrency // s.samples)))
-    seen: set[tuple[str, int]] = set()
     tasks: set[asyncio.Task[None]] = set()
 
     stop: list[BaseException] = []  # set when the run must end early (budget, dead endpoint)
@@ -247,21 +281,10 @@ async def _judge_all(
         finally:
             slots.release()
 
-    scheduled = 0
     try:
-        for item in iter_items(input_path, image_dir=image_dir):
+        for item in pending_items(input_path, image_dir, done, run, limit):
             if stop:
                 break
-            if item.key in seen:
-                run.counts["duplicate"] += 1
-                continue
-            seen.add(item.key)
-            if item.key in done:
-                run.counts["skipped"] += 1
-                continue
-            if limit is not None and scheduled >= limit:
-                break
-            scheduled += 1
             await slots.acquire()
             task = asyncio.create_task(one(item))
             tasks.add(task)
