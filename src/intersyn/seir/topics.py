@@ -216,22 +216,30 @@ def default_path(name: str) -> Path:
     return Path(str(resources.files("intersyn.resources").joinpath(name)))
 
 
+def _open_resource(
+    path: str | Path | None, default: str, key: str, shipped: str, setting: str
+) -> tuple[Path, _Checker, Any]:
+    """Open a resource YAML (or the shipped one), check ``version`` and its one list ``key``;
+    return the path, the checker (for file:line errors) and the list's node."""
+    p = Path(path) if path is not None else default_path(default)
+    if path is None and not p.exists():
+        raise ConfigError(f"{p}: {shipped} is missing; set {setting} to your own YAML file")
+    root = _compose(p)
+    ck = _Checker(p)
+    top = ck.mapping(root, "the top level")
+    ck.version(top, root.line)
+    ck.only(top, {"version", key}, root.line, "top level")
+    return p, ck, ck.key(top, key, root.line, "the top level")
+
+
 def load_hierarchy(path: str | Path | None = None) -> Hierarchy:
     """Load and validate a hierarchy YAML (default: the shipped ``resources/topics.yaml``).
 
     Format: ``{version: 1, domains: [{name, categories: [{name, topics: [str, ...]}]}]}``.
     """
-    p = Path(path) if path is not None else default_path("topics.yaml")
-    if path is None and not p.exists():
-        raise ConfigError(
-            f"{p}: the shipped topic hierarchy is missing; set seir.topics to a hierarchy YAML"
-        )
-    root = _compose(p)
-    ck = _Checker(p)
-    top = ck.mapping(root, "the top level")
-    ck.version(top, root.line)
-    ck.only(top, {"version", "domains"}, root.line, "top level")
-    domains_node = ck.key(top, "domains", root.line, "the top level")
+    p, ck, domains_node = _open_resource(
+        path, "topics.yaml", "domains", "the shipped topic hierarchy", "seir.topics"
+    )
     seen: dict[str, TopicPath] = {}
     duplicates: list[Duplicate] = []
     domains: list[Domain] = []
@@ -331,17 +339,9 @@ def load_templates(path: str | Path | None = None) -> Templates:
 
     Format: ``{version: 1, templates: [{id, text (with a {topic} slot), form}]}``.
     """
-    p = Path(path) if path is not None else default_path("templates.yaml")
-    if path is None and not p.exists():
-        raise ConfigError(
-            f"{p}: the shipped templates are missing; set seir.templates to a templates YAML"
-        )
-    root = _compose(p)
-    ck = _Checker(p)
-    top = ck.mapping(root, "the top level")
-    ck.version(top, root.line)
-    ck.only(top, {"version", "templates"}, root.line, "top level")
-    items_node = ck.key(top, "templates", root.line, "the top level")
+    p, ck, items_node = _open_resource(
+        path, "templates.yaml", "templates", "the shipped templates", "seir.templates"
+    )
     items: list[Template] = []
     ids: dict[str, int] = {}
     texts: dict[str, int] = {}
