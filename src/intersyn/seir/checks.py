@@ -11,31 +11,17 @@ import re
 from collections.abc import Sequence
 
 from intersyn.errors import IntersynError
+from intersyn.textcheck import is_refusal
+
+__all__ = ["SampleFailed", "is_refusal", "problems", "repeats", "truncate_words", "word_count"]
 
 
 class SampleFailed(IntersynError):
     """A sample could not be finished; the message is the reason stored with the failure."""
 
 
-_REFUSAL = re.compile(
-    r"(\b(i|we)\s*(can\s*not|cannot|can['’]t|am\s+unable|['’]m\s+unable|am\s+not\s+able|"
-    r"['’]m\s+not\s+able|do\s+not\s+have\s+the\s+ability|don['’]t\s+have\s+the\s+ability)\b"
-    r"[^.!?\n]{0,60}\b(draw|create|generate|produce|make|render|show|provide|display|paint)\w*\b"
-    r"[^.!?\n]{0,40}\b(image|images|picture|pictures|drawing|drawings|illustration|photo|"
-    r"photos|visual|visuals)\b)"
-    r"|\bas an ai (language )?model\b"
-    r"|\bi['’]?m (sorry|afraid),? but i (can['’]?t|cannot)\b",
-    re.IGNORECASE,
-)
-
-
 def word_count(text: str) -> int:
     return len(text.split())
-
-
-def is_refusal(text: str) -> bool:
-    """True for replies such as "I can't draw images" or "As an AI model, ..."."""
-    return bool(_REFUSAL.search(text))
 
 
 def truncate_words(text: str, limit: int) -> str:
