@@ -110,3 +110,53 @@ def test_random_text_never_yields_scores_without_all_labels(text: str) -> None:
     if r.scores is not None:  # only possible when every label is really there with a value
         lowered = text.lower()
         assert all(d in lowered for d in ("tc", "ic", "iq", "it"))
+
+
+PUBLIC_LINE = (
+    "[Text Response Quality: 4; Image Response Quality: 3; Image Aesthetic Quality: 5; "
+    "Text-Image Synergy: 2]"
+)
+PAPER_LINE = (
+    "[Text Content Completeness: 4; Image Content Completeness: 3; Image Quality: 5; "
+    "Image-Text Synergy: 2]"
+)
+
+
+@pytest.mark.parametrize("line", [PUBLIC_LINE, PAPER_LINE, PUBLIC_LINE + ".", "- " + PAPER_LINE])
+def test_public_prompt_bracketed_line_parses_in_both_vocabularies(line: str) -> None:
+    assert parse_reply(line).scores == {"tcc": 4, "icc": 3, "iq": 5, "its": 2}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        PUBLIC_LINE[:-1],  # unclosed: never read
+        PUBLIC_LINE.replace("; Text-Image Synergy: 2", ""),  # three labels
+        PUBLIC_LINE.replace("Quality: 3", "Quality: 7"),
+        PUBLIC_LINE.replace("Quality: 3", "Quality: null"),
+        PUBLIC_LINE + "\n" + PAPER_LINE.replace("Synergy: 2", "Synergy: 3"),
+        "[4; 3; 5; 2]",
+    ],
+)
+def test_ill_formed_bracketed_lines_are_unparsed(reply: str) -> None:
+    r = parse_reply(reply)
+    assert r.scores is None and r.error
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"tcc": 4, "icc": 3, "iq": 5, "its": 2, "tcc": 1}',
+        '{"tcc": 4, "icc": 3, "iq": 5, "its": 2, "tcc": 4}',
+        '{"tcc": 4, "icc": 3, "iq": 5, "its": 2, "Text Content Completeness": 4}',
+        '{"scores": {"tcc": 4, "icc": 3, "iq": 5, "its": 2, "its": 5}}',
+    ],
+)
+def test_a_json_object_naming_a_dimension_twice_is_unparsed(reply: str) -> None:
+    r = parse_reply(reply)
+    assert r.scores is None and "twice" in (r.error or "")
+
+
+def test_other_repeated_json_keys_do_not_matter() -> None:
+    r = parse_reply('{"tcc": 4, "icc": 3, "iq": 5, "its": 2, "note": "a", "note": "b"}')
+    assert r.scores == {"tcc": 4, "icc": 3, "iq": 5, "its": 2}

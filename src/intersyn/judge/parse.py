@@ -9,12 +9,17 @@ A reply is read in two ways, and everything found must agree:
 * **Labelled scores** — a label at the start of a line (after list markers, headings, bold) or
   after ``,`` ``;`` ``|``, a separator, then the value: ``TCC: 4``, ``**Image Quality** = 4/5``,
   ``Text-Image Synergy - 4 (aligned)``, ``| ICC | 3 |``, a label line followed by ``Score: 4``,
-  or a table with labels in its header row and values in the row below.
+  or a table with labels in its header row and values in the row below. A whole line in square
+  brackets is read as the line inside them: the public SynJudge prompt's one-line format
+  ``[Text Response Quality: 4; Image Response Quality: 3; Image Aesthetic Quality: 5;
+  Text-Image Synergy: 2]`` (and the same with the paper's names).
 
 The reply is **unparsed** — never turned into numbers — when any dimension is missing, any
 labelled value is not a whole number 0–5 (``4.5``, ``6``, ``-1``, ``4/10``, ``3-4``, ``3 or 4``),
-the same dimension gets two different values (two conflicting score blocks), a JSON object
-holding scores is malformed or cut off, or the reply was cut off (``finish_reason=length``).
+the same dimension gets two different values (two conflicting score blocks), one JSON object
+names a dimension twice (``{"tcc": 4, …, "tcc": 1}``: JSON would silently keep the last), a
+JSON object holding scores is malformed or cut off, or the reply was cut off
+(``finish_reason=length``). An unclosed ``[`` line is not read.
 Numbers that are not attached to a label are never read: ``4, 3, 5, 4`` is unparsed. A
 reasoning model's closed ``<think>…</think>`` block is dropped before reading.
 
@@ -50,7 +55,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "tcc": ("tcc", "text content completeness", "text response quality"),
     "icc": ("icc", "image content completeness", "image response quality"),
     "iq": ("iq", "image quality", "image aesthetic quality"),
-    "its": ("its", "image text synergy", "text image synergy"),
+    # "Text-Image Consistency" is the name the public judge scripts read for the fourth score.
+    "its": ("its", "image text synergy", "text image synergy", "text image consistency"),
 }
 
 _WORD_JOIN = r"[\s\-‐‑‒–—_/]+"
@@ -89,6 +95,8 @@ _LINE_PREFIX = re.compile(
 _SCORES_HEADER = re.compile(r"^(?:final\s+)?(?:scores?|ratings?)\s*[:\-–]?\s*", re.IGNORECASE)
 _BOUNDARY = re.compile(r"[\s,;|.]*")
 _THINK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
+# A whole line in square brackets (an optional full stop after): the public prompt's format.
+_BRACKETED = re.compile(r"\[(?P<inner>[^\[\]]*)\]\s*\.?")
 
 
 def normalize_label(text: str) -> str | None:
@@ -220,8 +228,25 @@ def _decide(found: _Found, required: tuple[str, ...]) -> ParseResult:
 _KEY_HINT = re.compile(rf"\"\s*(?:{_LABEL_RE})\s*(?:\([^\"]*\))?\s*\"\s*:", re.IGNORECASE)
 
 
+class _Object(dict[str, Any]):
+    """A decoded JSON object that remembers the keys it was given more than once."""
+
+    repeated: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    seen: set[str] = set()
+    obj.repeated = []
+    for key, _ in pairs:
+        if key in seen:
+            obj.repeated.append(key)
+        seen.add(key)
+    return obj
+
+
 def _read_json(text: str, found: _Found) -> None:
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(object_pairs_hook=_object)
     i = text.find("{")
     while i != -1:
         try:
@@ -240,6 +265,12 @@ def _read_json(text: str, found: _Found) -> None:
 
 
 def _json_scores(obj: dict[str, Any], found: _Found, depth: int = 0) -> None:
+    named: dict[str, str] = {}  # dimension -> the key that named it in this object
+    for key in getattr(obj, "repeated", ()):
+        dim = normalize_label(key) or _dim_of(key)
+        if dim is not None:
+            found.bad(f"the JSON object gives the key {key!r} twice")
+            return
     for key, value in obj.items():
         if not isinstance(key, str):
             continue
@@ -248,6 +279,10 @@ def _json_scores(obj: dict[str, Any], found: _Found, depth: int = 0) -> None:
             if isinstance(value, dict) and depth == 0:
                 _json_scores(value, found, depth + 1)  # {"scores": {...}}
             continue
+        if dim in named:
+            found.bad(f"the JSON object names {dim} twice ({named[dim]!r} and {key!r})")
+            return
+        named[dim] = key
         if isinstance(value, dict):
             value = next((value[k] for k in ("score", "value", "rating") if k in value), _MISSING)
         score = _json_value(value)
@@ -275,7 +310,11 @@ def _json_value(value: Any) -> int | None:
 # -- labelled scores -------------------------------------------------------------------------
 def _clean(line: str) -> str:
     line = line.replace("**", "").replace("__", "").replace("`", "").replace("*", "")
-    return _LINE_PREFIX.sub("", line, count=1).strip()
+    line = _LINE_PREFIX.sub("", line, count=1).strip()
+    m = _BRACKETED.fullmatch(line)
+    if m is not None and _SEGMENT.match(m.group("inner").strip()):
+        return m.group("inner").strip()  # "[TCC: 4; ICC: 3; …]" reads as "TCC: 4; ICC: 3; …"
+    return line
 
 
 def _read_labels(text: str, found: _Found) -> None:

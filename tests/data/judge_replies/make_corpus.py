@@ -216,6 +216,71 @@ LENGTH_CUT: dict[str, Template] = {
 }
 
 
+#: The public SynJudge prompt's one-line format, ``[Label: x; Label: x; Label: x; Label: x]``,
+#: with either vocabulary (added for issue 11, item 7; a separate random stream, so the rows
+#: above keep their scores).
+def bracketed(s: S, names: dict[str, str] | None = None, order=DIMS, sep: str = "; ") -> str:
+    names = names or PUBLIC
+    return "[" + sep.join(f"{names[d]}: {s[d]}" for d in order) + "]"
+
+
+BRACKETED_WELL: dict[str, Template] = {
+    "bracketed-public": lambda s: bracketed(s),
+    "bracketed-paper-names": lambda s: bracketed(s, FULL),
+    "bracketed-abbreviations": lambda s: bracketed(s, {d: d.upper() for d in DIMS}),
+    "bracketed-after-prose": lambda s: (
+        "The text covers 3 of the 4 points asked for.\n" + bracketed(s)
+    ),
+    "bracketed-full-stop-spaces": lambda s: (
+        "[ " + " ; ".join(f"{PUBLIC[d]} : {s[d]}" for d in DIMS) + " ]."
+    ),
+    "bracketed-commas": lambda s: bracketed(s, FULL, sep=", "),
+    "bracketed-reordered": lambda s: bracketed(s, order=("iq", "its", "tcc", "icc")),
+    "bracketed-consistency-label": lambda s: bracketed(
+        s, {**PUBLIC, "its": "Text-Image Consistency"}
+    ),
+    "bracketed-repeated-identical": lambda s: bracketed(s) + "\n" + bracketed(s, FULL),
+    "bracketed-list-item": lambda s: "- " + bracketed(s),
+}
+
+BRACKETED_ILL: dict[str, Template] = {
+    "bracketed-three-labels": lambda s: bracketed(s, order=DIMS[:3]),
+    "bracketed-unclosed": lambda s: bracketed(s)[:-1],
+    "bracketed-out-of-range": lambda s: bracketed({**s, "icc": 6}),
+    "bracketed-negative": lambda s: bracketed({**s, "iq": -1}),
+    "bracketed-decimal": lambda s: bracketed(s).replace(f"Quality: {s['tcc']};", "Quality: 3.5;", 1),
+    "bracketed-placeholder-echo": lambda s: (
+        "[Text Response Quality: <0-5>; Image Response Quality: <0-5>; "
+        "Image Aesthetic Quality: <0-5>; Text-Image Synergy: <0-5>]"
+    ),
+    "bracketed-null-value": lambda s: bracketed(s).replace(f"Image Response Quality: {s['icc']}", "Image Response Quality: null"),
+    "bracketed-unlabelled": lambda s: "[" + "; ".join(str(s[d]) for d in DIMS) + "]",
+    "bracketed-label-twice-conflict": lambda s: (
+        bracketed(s)[:-1] + f"; Text Response Quality: {_alt(s, 'tcc')}]"
+    ),
+    "bracketed-two-lines-conflict": lambda s: (
+        bracketed(s) + "\n" + bracketed({**s, "its": _alt(s, "its")}, FULL)
+    ),
+    "bracketed-range": lambda s: bracketed(s).replace(
+        f"Text-Image Synergy: {s['its']}", "Text-Image Synergy: 3-4"
+    ),
+    "bracketed-scale-of-10": lambda s: bracketed(s).replace(
+        f"Image Aesthetic Quality: {s['iq']}", "Image Aesthetic Quality: 8/10"
+    ),
+}
+
+#: One JSON object naming a dimension twice: JSON keeps the last value silently, so the reply
+#: is unparsed whatever the values (issue 11, item 6).
+DUPLICATE_KEY_ILL: dict[str, Template] = {
+    "json-key-twice-different": lambda s: json.dumps(s)[:-1] + f', "tcc": {_alt(s, "tcc")}}}',
+    "json-key-twice-same": lambda s: json.dumps(s)[:-1] + f', "its": {s["its"]}}}',
+    "json-alias-twice": lambda s: json.dumps(s)[:-1] + f', "Image Quality": {s["iq"]}}}',
+    "json-nested-key-twice": lambda s: (
+        '{"scores": ' + json.dumps(s)[:-1] + f', "icc": {_alt(s, "icc")}}}}}'
+    ),
+}
+
+
 def vectors(n: int, rng: random.Random) -> list[S]:
     base = [dict.fromkeys(DIMS, 0), dict.fromkeys(DIMS, 5), {"tcc": 5, "icc": 0, "iq": 3, "its": 1}]
     while len(base) < n:
@@ -242,6 +307,13 @@ def build() -> list[dict[str, object]]:
                     "expected": None,
                 }
             )
+    rng = random.Random(19)  # the bracketed and duplicate-key rows: their own stream
+    for name, t in BRACKETED_WELL.items():
+        for i, s in enumerate(vectors(4, rng)):
+            out.append({"id": f"well/{name}/{i}", "reply": t(s), "expected": s})
+    for name, t in {**BRACKETED_ILL, **DUPLICATE_KEY_ILL}.items():
+        for i, s in enumerate(vectors(4, rng)[1:]):
+            out.append({"id": f"ill/{name}/{i}", "reply": t(s), "expected": None})
     return out
 
 
