@@ -150,6 +150,11 @@ class RunConfig(_Cfg):
         default=64, ge=1, description="samples in flight on the local engine"
     )
     rubric: str | None = None
+    judge_prompt: str | None = Field(
+        default=None,
+        description="the judge's prompt as one Jinja file of your own (--prompt-file); "
+        "default: the shipped prompts",
+    )
     ray: RayConfig = Field(default_factory=RayConfig)
     #: The file this config was loaded from (set by :func:`load_config`; not a field).
     _source: str | None = PrivateAttr(default=None)

@@ -65,8 +65,8 @@ from intersyn.annotate.auth import (
 )
 from intersyn.annotate.db import AnnotationDB, CurrentRating, Item, Principal, Submission
 from intersyn.annotate.export import jsonl_bytes, ratings_bytes
-from intersyn.annotate.rubric import load_rubric
 from intersyn.errors import InputError
+from intersyn.judge.rubric import load_rubric
 from intersyn.schema import DIMENSIONS
 
 log = logging.getLogger("intersyn.annotate")
@@ -181,7 +181,7 @@ class RatingApp:
         self.db = db
         meta = db.meta()
         self.secret = meta["csrf_secret"]
-        self.rubric = load_rubric(str(rubric) if rubric else None)
+        self.rubric = load_rubric(rubric)
         folder = Path(str(resources.files("intersyn.resources").joinpath("annotate/templates")))
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(folder),

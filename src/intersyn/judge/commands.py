@@ -26,6 +26,11 @@ EXIT_BUDGET = 3
 )
 @click.option("--image-dir", type=_PATH, help="Images of an answers JSONL (default: its folder).")
 @click.option("--rubric", type=_PATH, help="Your own rubric YAML (default: shipped SynJudge v1).")
+@click.option(
+    "--prompt-file",
+    type=_PATH,
+    help="Your own judge prompt (one Jinja file); its output format is parsed, no schema sent.",
+)
 @click.option("--temperature", type=float, help="Sampling temperature of the judge.")
 @click.option("--limit", type=int, help="Judge at most this many more turns.")
 @click.option("--resume/--no-resume", default=True, help="Skip turns already judged (default).")
@@ -37,6 +42,7 @@ def judge(
     samples: int,
     image_dir: Path | None,
     rubric: Path | None,
+    prompt_file: Path | None,
     temperature: float | None,
     limit: int | None,
     resume: bool,
@@ -52,6 +58,7 @@ def judge(
 
     \b
       intersyn judge answers.jsonl --image-dir imgs --config judge.yaml --out runs/judged -k 5
+      intersyn judge answers.jsonl --config judge.yaml --out runs/j-own --prompt-file my.j2
       intersyn judge /shared/runs/a --config judge.yaml --out /shared/judged --engine ray
     """
     import asyncio
@@ -61,7 +68,13 @@ def judge(
     from intersyn.judge.store import load_set
     from intersyn.judge.summary import summarize
 
-    cfg = load_config(config_path, engine_overrides(engine, address, workers))
+    overrides = engine_overrides(engine, address, workers)
+    if prompt_file is not None:
+        from intersyn.judge.prompts import load_prompts
+
+        load_prompts(prompt_file=prompt_file)  # a missing or broken file stops here, first
+        overrides["judge_prompt"] = str(prompt_file)
+    cfg = load_config(config_path, overrides)
     if cfg.engine == "ray":  # same judgement set layout: a rerun resumes across engines
         from intersyn.engine.ray_judge import judge_on_ray as judge_async
     if not resume and out_dir.exists() and any(out_dir.iterdir()):

@@ -3,7 +3,9 @@
 The shipped rubric is ``resources/rubric/synjudge-v1.yaml``; a user points to their own file
 with ``rubric:`` in the run config or ``--rubric``. The rubric's ``id`` and ``version`` go into
 every judgement and into the judgement-set key, so judgements made with different rubrics are
-never mixed.
+never mixed. It is the one rubric type: the judge's prompt and the annotation app's rating
+page (``annotate serve --rubric``) both read it, so humans and SynJudge score against the same
+words.
 
 >>> r = load_rubric()
 >>> r.version, r.dimensions["tcc"].name
@@ -25,6 +27,9 @@ from intersyn.schema import DIMENSIONS
 
 @dataclass(frozen=True)
 class Dimension:
+    """One dimension: its key (``tcc``), name, the question it asks and what each level 0–5
+    means."""
+
     key: str
     name: str
     question: str
@@ -46,12 +51,15 @@ class Rubric:
         """``id@version``, as recorded in ``Judgement.rubric_version``."""
         return f"{self.id}@{self.version}"
 
+    def ordered(self) -> tuple[Dimension, ...]:
+        """The dimensions in the fixed order TCC, ICC, IQ, ITS."""
+        return tuple(self.dimensions[k] for k in DIMENSIONS)
+
     def render(self) -> str:
         """The rubric as prompt text: each dimension, its question and its six levels."""
         blocks = []
-        for key in DIMENSIONS:
-            d = self.dimensions[key]
-            lines = [f"### {key.upper()} - {d.name}", d.question]
+        for d in self.ordered():
+            lines = [f"### {d.key.upper()} - {d.name}", d.question]
             lines += [f"  {level}: {text}" for level, text in sorted(d.levels.items())]
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks)
@@ -63,7 +71,7 @@ def default_rubric_path() -> Path:
 
 def load_rubric(path: str | Path | None = None) -> Rubric:
     """Load and check a rubric file (default: the shipped SynJudge rubric v1)."""
-    p = Path(path) if path is not None else default_rubric_path()
+    p = Path(path) if path else default_rubric_path()
     try:
         raw = p.read_bytes()
     except OSError as e:

@@ -33,7 +33,7 @@ from typing import Any
 from intersyn.config import RunConfig
 from intersyn.errors import BudgetExceeded, ConfigError, InputError, ModelError
 from intersyn.judge.items import NO_IMAGE_GIVEN, ImageLoad, JudgeItem, iter_items
-from intersyn.judge.parse import SCORE_SCHEMA, ParseResult, parse_reply
+from intersyn.judge.parse import ParseResult, parse_reply
 from intersyn.judge.prompts import JudgePrompts, build_messages, load_prompts, repair_messages
 from intersyn.judge.rubric import Rubric, load_rubric
 from intersyn.judge.store import JudgementStore, SetInfo
@@ -175,6 +175,7 @@ def set_info(settings: JudgeSettings, input_path: str | Path) -> SetInfo:
         samples=settings.samples,
         rubric_sha256=settings.rubric.sha256,
         input=str(input_path),
+        prompt=settings.prompts.label,
     )
 
 
@@ -223,7 +224,7 @@ def prepare_settings(
     return JudgeSettings(
         models=models,
         rubric=rubric,
-        prompts=load_prompts(),
+        prompts=load_prompts(prompt_file=cfg.judge_prompt),
         vision=models.vision(ROLE),
         judge_model=models.model_name(ROLE),
         samples=samples,
@@ -382,7 +383,7 @@ async def _draw(
         reply = await s.models.chat(
             ROLE,
             messages,
-            schema=SCORE_SCHEMA,
+            schema=s.prompts.schema,
             params=s.params,
             seed=seed,
             sample_id=item.sample_id,
@@ -397,7 +398,7 @@ async def _draw(
         again = await s.models.chat(
             ROLE,
             fix,
-            schema=SCORE_SCHEMA,
+            schema=s.prompts.schema,
             params=s.params,
             seed=seed,
             sample_id=item.sample_id,

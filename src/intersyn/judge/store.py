@@ -57,11 +57,21 @@ class SetInfo:
     rubric_sha256: str = ""
     input: str = ""
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    #: A user's judge prompt file, ``name@sha`` ("" for the shipped prompts).
+    prompt: str = ""
+    #: Where the judgements came from when they were not made by ``intersyn judge`` (an
+    #: imported score file); "" for a judge run.
+    imported_from: str = ""
 
     @property
     def key(self) -> str:
-        """A readable, filesystem-safe folder name, unique per (model, rubric, mode, k)."""
+        """A readable, filesystem-safe folder name, unique per (model, rubric, mode, k, and the
+        user's prompt file if any)."""
         ident = json.dumps([self.judge_model, self.rubric, self.mode, self.samples])
+        if self.prompt:  # only then: the keys of sets made with the shipped prompts stay put
+            ident = json.dumps(
+                [self.judge_model, self.rubric, self.mode, self.samples, self.prompt]
+            )
         digest = hashlib.sha256(ident.encode()).hexdigest()[:8]
         model = re.sub(r"[^A-Za-z0-9._-]+", "_", self.judge_model).strip("_")[-40:] or "judge"
         rubric = re.sub(r"[^A-Za-z0-9._-]+", "_", self.rubric)

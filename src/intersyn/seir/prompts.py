@@ -8,12 +8,12 @@ variable a template uses must be given (StrictUndefined): a typo is an error nam
 from __future__ import annotations
 
 import hashlib
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from intersyn._prompt_files import get_template, prompt_environment, render, shipped_prompts_dir
 from intersyn.errors import ConfigError
 
 #: Every prompt SEIR renders (``<name>.j2``).
@@ -36,10 +36,6 @@ PROMPT_NAMES = (
 )
 
 
-def shipped_dir() -> Path:
-    return Path(str(resources.files("intersyn.resources").joinpath("prompts")))
-
-
 class Prompts:
     """Renders prompt templates by name; user files shadow shipped ones."""
 
@@ -48,36 +44,20 @@ class Prompts:
         if self.user_dir is not None and not self.user_dir.is_dir():
             raise ConfigError(f"seir.prompts_dir: {self.user_dir} is not a folder")
         search = [str(self.user_dir)] if self.user_dir else []
-        search.append(str(shipped_dir()))
-        self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(search),
-            undefined=jinja2.StrictUndefined,
-            autoescape=False,
-            keep_trailing_newline=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        search.append(str(shipped_prompts_dir()))
+        self._env = prompt_environment(search)
         self._cache: dict[str, jinja2.Template] = {}
 
     def _template(self, name: str) -> jinja2.Template:
         t = self._cache.get(name)
         if t is None:
-            try:
-                t = self._env.get_template(f"{name}.j2")
-            except jinja2.TemplateNotFound:
-                raise ConfigError(f"prompt template {name}.j2 not found") from None
-            except jinja2.TemplateSyntaxError as e:
-                raise ConfigError(f"{e.filename}:{e.lineno}: prompt template error: {e}") from None
+            t = get_template(self._env, f"{name}.j2")
             self._cache[name] = t
         return t
 
     def render(self, name: str, **variables: Any) -> str:
         """The prompt ``name`` filled with ``variables``, surrounding whitespace stripped."""
-        template = self._template(name)
-        try:
-            return template.render(**variables).strip()
-        except jinja2.UndefinedError as e:
-            raise ConfigError(f"{template.filename}: {e}; check the variable names") from None
+        return render(self._template(name), **variables).strip()
 
     def digest(self) -> str:
         """A short hash of every prompt's text (part of a run's fingerprint)."""

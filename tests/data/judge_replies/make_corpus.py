@@ -248,12 +248,16 @@ BRACKETED_ILL: dict[str, Template] = {
     "bracketed-unclosed": lambda s: bracketed(s)[:-1],
     "bracketed-out-of-range": lambda s: bracketed({**s, "icc": 6}),
     "bracketed-negative": lambda s: bracketed({**s, "iq": -1}),
-    "bracketed-decimal": lambda s: bracketed(s).replace(f"Quality: {s['tcc']};", "Quality: 3.5;", 1),
+    "bracketed-decimal": lambda s: bracketed(s).replace(
+        f"Quality: {s['tcc']};", "Quality: 3.5;", 1
+    ),
     "bracketed-placeholder-echo": lambda s: (
         "[Text Response Quality: <0-5>; Image Response Quality: <0-5>; "
         "Image Aesthetic Quality: <0-5>; Text-Image Synergy: <0-5>]"
     ),
-    "bracketed-null-value": lambda s: bracketed(s).replace(f"Image Response Quality: {s['icc']}", "Image Response Quality: null"),
+    "bracketed-null-value": lambda s: bracketed(s).replace(
+        f"Image Response Quality: {s['icc']}", "Image Response Quality: null"
+    ),
     "bracketed-unlabelled": lambda s: "[" + "; ".join(str(s[d]) for d in DIMS) + "]",
     "bracketed-label-twice-conflict": lambda s: (
         bracketed(s)[:-1] + f"; Text Response Quality: {_alt(s, 'tcc')}]"
