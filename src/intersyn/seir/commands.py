@@ -1,4 +1,4 @@
-"""``intersyn generate``, ``intersyn quickstart`` and ``intersyn topics show|stats|expand``."""
+"""``intersyn generate``, ``intersyn quickstart`` and ``intersyn topics show|stats|expand|place``."""
 
 from __future__ import annotations
 
@@ -101,8 +101,16 @@ def _summary(result: Any) -> None:
 @click.option("--force", is_flag=True, help="Resume even though the config changed.")
 @click.option("--max-in-flight", type=click.IntRange(min=1), help="Samples in flight at once.")
 @click.option("--budget", type=float, help="Stop cleanly once this many USD are spent.")
-@click.option("--topics", type=click.Path(dir_okay=False), help="Topic hierarchy YAML.")
-@click.option("--templates", type=click.Path(dir_okay=False), help="Question templates YAML.")
+@click.option(
+    "--topics",
+    type=click.Path(dir_okay=False),
+    help="Topic hierarchy YAML, or a flat JSON/YAML list of topic names.",
+)
+@click.option(
+    "--templates",
+    type=click.Path(dir_okay=False),
+    help="Question templates YAML, or a JSON/YAML list with a *** or {topic} slot.",
+)
 @click.option("--no-finalize", is_flag=True, help="Do not write Parquet shards at the end.")
 @click.option("--progress/--no-progress", default=None, help="Live progress (default: on a TTY).")
 @engine_options
@@ -151,6 +159,7 @@ def generate(
     )
     overrides.update(engine_overrides(engine, address, workers))
     cfg = _run_config(config_path, Path(out), overrides, resume or retry_failed)
+    _print_input_notes(cfg.seir.topics, cfg.seir.templates)
     if cfg.engine == "ray":  # same run directory layout: --resume works across engines
         from intersyn.engine.ray_seir import generate_on_ray as run
     result = run(
@@ -166,6 +175,33 @@ def generate(
     _summary(result)
     if result.budget_stopped:
         sys.exit(EXIT_BUDGET)
+
+
+def _print_input_notes(topics: str | None, templates: str | None, shown: int = 10) -> None:
+    """Before a run starts, for the user's own topics and templates files: the layout of a
+    flat list and every entry left out (the first ``shown`` here; run.json keeps them all)."""
+    from intersyn.seir.topics import (
+        LAYOUT_LIST,
+        Hierarchy,
+        Templates,
+        left_out_notes,
+        load_hierarchy,
+        load_templates,
+    )
+
+    h = load_hierarchy(topics) if topics else Hierarchy([])
+    t = load_templates(templates) if templates else Templates([])
+    for what, given, layout, source in (
+        ("topics", topics, h.layout, h.source),
+        ("templates", templates, t.layout, t.source),
+    ):
+        if given and layout == LAYOUT_LIST:
+            click.echo(f"{source}: {what} read as a flat list", err=True)
+    notes = left_out_notes(h, t)
+    for line in notes[:shown]:
+        click.echo(f"  {line}", err=True)
+    if len(notes) > shown:
+        click.echo(f"  … and {len(notes) - shown} more (listed in run.json)", err=True)
 
 
 def _run_config(
@@ -302,8 +338,25 @@ def topics() -> None:
     """Show, count or expand a topic hierarchy."""
 
 
+def _print_list_layout(h: Any) -> None:
+    """Say so when a hierarchy came from a flat list, and name the entries left out."""
+    from intersyn.seir.topics import LAYOUT_LIST
+
+    if h.layout == LAYOUT_LIST:
+        click.echo(
+            f"{h.source}: a flat list of topics, read under domain and category 'unknown' "
+            "(group them with `intersyn topics place`)"
+        )
+    for x in h.left_out:
+        click.echo(f"  line {x.line}: {x.reason}, left out")
+
+
 @topics.command("show")
-@click.option("--path", type=click.Path(dir_okay=False), help="Hierarchy YAML (default: shipped).")
+@click.option(
+    "--path",
+    type=click.Path(dir_okay=False),
+    help="Hierarchy YAML or flat topic list (default: shipped).",
+)
 @click.option("--domain", help="Only this domain.")
 @click.option("--limit", default=5, show_default=True, help="Topics shown per category (0: all).")
 def topics_show(path: str | None, domain: str | None, limit: int) -> None:
@@ -315,6 +368,7 @@ def topics_show(path: str | None, domain: str | None, limit: int) -> None:
     from intersyn.seir.topics import load_hierarchy, normalize
 
     h = load_hierarchy(path)
+    _print_list_layout(h)
     shown = [d for d in h.domains if domain is None or normalize(d.name) == normalize(domain)]
     if not shown:
         names = ", ".join(d.name for d in h.domains)
@@ -328,8 +382,14 @@ def topics_show(path: str | None, domain: str | None, limit: int) -> None:
 
 
 @topics.command("stats")
-@click.option("--path", type=click.Path(dir_okay=False), help="Hierarchy YAML (default: shipped).")
-@click.option("--templates", type=click.Path(dir_okay=False), help="Templates YAML to count too.")
+@click.option(
+    "--path",
+    type=click.Path(dir_okay=False),
+    help="Hierarchy YAML or flat topic list (default: shipped).",
+)
+@click.option(
+    "--templates", type=click.Path(dir_okay=False), help="Templates YAML or list to count too."
+)
 def topics_stats(path: str | None, templates: str | None) -> None:
     """Counts per domain, duplicates dropped, and template forms.
 
@@ -342,6 +402,7 @@ def topics_stats(path: str | None, templates: str | None) -> None:
 
     h = load_hierarchy(path)
     c = h.counts()
+    _print_list_layout(h)
     click.echo(
         f"{h.source}: {c['domains']} domains, {c['categories']} categories, {c['topics']} topics"
     )
@@ -356,15 +417,21 @@ def topics_stats(path: str | None, templates: str | None) -> None:
         t = load_templates(templates)
         forms = Counter(x.form for x in t)
         click.echo(
-            f"{t.source}: {len(t)} templates; forms: "
+            f"{t.source}: {len(t)} templates ({t.layout}); forms: "
             + ", ".join(f"{f} {n}" for f, n in forms.most_common())
         )
+        if t.left_out:
+            click.echo(f"  {len(t.left_out)} templates left out:")
+            for x in t.left_out:
+                click.echo(f"    line {x.line}: {x.text!r}: {x.reason}")
 
 
 @topics.command("expand")
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), required=True)
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="YAML to write.")
-@click.option("--from", "base", type=click.Path(dir_okay=False), help="Hierarchy to grow.")
+@click.option(
+    "--from", "base", type=click.Path(dir_okay=False), help="Hierarchy (or flat list) to grow."
+)
 @click.option("--domains", default=8, show_default=True, type=click.IntRange(min=1))
 @click.option("--categories", default=65, show_default=True, type=click.IntRange(min=1))
 @click.option("--topics", "n_topics", default=3500, show_default=True, type=click.IntRange(min=1))
@@ -417,3 +484,80 @@ def topics_expand(
             f"  below target for {', '.join(short)}: the model ran out of new names; "
             f"rerun with --from {target} to continue"
         )
+
+
+@topics.command("place")
+@click.argument("topic_list", type=click.Path(dir_okay=False, exists=True))
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), required=True)
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="YAML to write.")
+@click.option(
+    "--hierarchy",
+    "target",
+    type=click.Path(dir_okay=False),
+    help="Hierarchy whose categories to use (default: the shipped one).",
+)
+@click.option("--batch", default=20, show_default=True, type=click.IntRange(min=1, max=200))
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+def topics_place(
+    topic_list: str, config_path: str, out: str, target: str | None, batch: int, overwrite: bool
+) -> None:
+    """Group a flat topic list into the categories of a hierarchy, with the writer model.
+
+    Each topic goes to one `Domain / Category` of --hierarchy (the reply is constrained to
+    that list) or stays unplaced, with the reason; unplaced topics are kept under
+    unknown / unknown. Writes --out (a hierarchy YAML) and --out's name + `.place.json`
+    (counts per category, every unplaced topic and why).
+
+    \b
+    Example:
+      intersyn topics place object.json --config run.yaml --out placed.yaml
+      intersyn generate --config run.yaml --topics placed.yaml --out runs/a -n 100
+    """
+    import json
+
+    from intersyn.data.journal import atomic_write_text
+    from intersyn.models.gate import Models
+    from intersyn.seir.expand import write_hierarchy
+    from intersyn.seir.place import place_topics
+    from intersyn.seir.prompts import Prompts
+    from intersyn.seir.topics import default_path, load_hierarchy
+
+    target_path = Path(out)
+    report_path = target_path.with_name(target_path.name + ".place.json")
+    inputs = [Path(topic_list), Path(target) if target else default_path("topics.yaml")]
+    for written in (target_path, report_path):
+        if any(written.resolve() == p.resolve() for p in inputs):
+            raise click.UsageError(f"--out {written} is one of the inputs; choose another file")
+        if written.exists() and not overwrite:
+            raise click.UsageError(f"{written} exists; choose another --out or pass --overwrite")
+    cfg = load_config(config_path)
+    topics_h = load_hierarchy(topic_list)
+    _print_list_layout(topics_h)
+    categories = load_hierarchy(target)
+
+    async def go() -> Any:
+        models = Models.from_config(cfg, roles=["writer"])
+        try:
+            return await place_topics(
+                models, Prompts(cfg.seir.prompts_dir), topics_h, categories, batch=batch
+            )
+        finally:
+            await models.aclose()
+
+    placed = asyncio.run(go())
+    write_hierarchy(placed.hierarchy, target_path)
+    report = {"topics": topics_h.source, "hierarchy": categories.source, **placed.report()}
+    atomic_write_text(report_path, json.dumps(report, indent=2, ensure_ascii=False))
+    c = placed.hierarchy.counts()
+    click.echo(
+        f"{target_path}: {placed.placed} of {c['topics']} topics placed in "
+        f"{len(report['per_category']) - (1 if placed.unplaced else 0)} categories "
+        f"({placed.calls} calls)"
+    )
+    if placed.unplaced:
+        click.echo(
+            f"  {len(placed.unplaced)} not placed (kept under unknown / unknown); "
+            f"why, for each: {report_path}"
+        )
+        for u in placed.unplaced[:5]:
+            click.echo(f"    {u.topic!r}: {u.reason}")

@@ -38,7 +38,13 @@ from intersyn.seir.context import SeirContext
 from intersyn.seir.prompts import Prompts
 from intersyn.seir.sample import make_sample
 from intersyn.seir.seeds import SampleSeed, iter_seeds, sample_id
-from intersyn.seir.topics import Hierarchy, Templates, load_hierarchy, load_templates
+from intersyn.seir.topics import (
+    Hierarchy,
+    Templates,
+    load_hierarchy,
+    load_templates,
+    resources_note,
+)
 
 #: Stop starting samples after this many in a row failed on model calls with none finished
 #: (a dead endpoint, a wrong key): recording thousands of identical failures helps nobody.
@@ -243,11 +249,7 @@ def plan_run(
         "updated_at": now,
         "status": "running",
         "engine": engine,
-        "resources": {
-            "topics": res.hierarchy.source,
-            "templates": res.templates.source,
-            "counts": res.hierarchy.counts(),
-        },
+        "resources": resources_note(res.hierarchy, res.templates),
         "config": public_config(cfg),
     }
     store.write_meta(new_meta)

@@ -5,6 +5,14 @@ validates them node by node and every error names the file and line::
 
     topics.yaml:14: category 'Birds' has no topics; add a `topics:` list of strings
 
+Both loaders also read the *list layout* of the reference code's published inputs, told apart
+by content (the top level is a list, not a mapping): a flat JSON or YAML list of topic names
+(placed under one ``unknown`` domain and category; ``intersyn topics place`` groups them) and a
+list of template strings whose slot is ``***`` or ``{topic}``. A list entry that cannot be used
+— an empty name, a template without a slot or with two, a repeated text — is left out and
+named with its line in :attr:`Hierarchy.left_out` / :attr:`Templates.left_out` (the command
+prints them before it starts; ``run.json`` keeps them); a list with no usable entry is an error.
+
 Topics are de-duplicated after case and space normalisation ("Red  Fox" == "red fox"); the
 first occurrence wins and the dropped ones are reported by :attr:`Hierarchy.duplicates`.
 
@@ -20,6 +28,8 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,6 +41,13 @@ from intersyn.errors import ConfigError
 from intersyn.schema import TopicPath
 
 TOPIC_SLOT = "{topic}"
+#: The slot of the reference code's template list (``ques_temp.json``).
+REFERENCE_SLOT = "***"
+#: Domain and category of the topics of a flat list (until ``topics place`` groups them).
+UNKNOWN = "unknown"
+#: How a topics or templates file was written: intersyn's YAML, or a flat list.
+LAYOUT_YAML = "intersyn-yaml"
+LAYOUT_LIST = "list"
 
 
 def normalize(text: str) -> str:
@@ -87,6 +104,8 @@ def _compose(path: Path) -> _Node:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
+        if text.lstrip().startswith(("[", "{")):
+            return _json_node(path, text)  # JSON that YAML 1.1 does not take (tabs, "\/")
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)
@@ -94,6 +113,40 @@ def _compose(path: Path) -> _Node:
     if node is None:
         raise ConfigError(f"{path}: the file is empty; see the format in docs/seir.md")
     return _convert(node)
+
+
+def _json_node(path: Path, text: str) -> _Node:
+    """A JSON document as nodes; the entries of a top-level list keep their lines."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}:{e.lineno}: not valid JSON or YAML: {e.msg}") from None
+    if not isinstance(value, list):
+        return _Node(_wrap(value, 1), 1)
+    decoder = json.JSONDecoder()
+    items: list[_Node] = []
+    at = text.index("[") + 1
+    for _ in value:
+        at = _skip(text, at, ",")
+        item, end = decoder.raw_decode(text, at)
+        items.append(_Node(_wrap(item, text.count("\n", 0, at) + 1), text.count("\n", 0, at) + 1))
+        at = end
+    return _Node(items, text.count("\n", 0, text.index("[")) + 1)
+
+
+def _skip(text: str, at: int, separators: str) -> int:
+    while text[at].isspace() or text[at] in separators:
+        at += 1
+    return at
+
+
+def _wrap(value: Any, line: int) -> Any:
+    """Plain JSON values as nodes, all on ``line`` (errors inside point at the entry)."""
+    if isinstance(value, dict):
+        return {str(k): _Node(_wrap(v, line), line) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_Node(_wrap(v, line), line) for v in value]
+    return value
 
 
 class _Checker:
@@ -167,11 +220,27 @@ class Duplicate:
     first: TopicPath
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """An entry of a list-layout file that was not used, with its line and why."""
+
+    line: int
+    text: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"line": self.line, "text": self.text, "reason": self.reason}
+
+
 @dataclass
 class Hierarchy:
     domains: list[Domain]
     source: str = "<memory>"
     duplicates: list[Duplicate] = field(default_factory=list)
+    #: ``intersyn-yaml`` or ``list`` (a flat list of names under ``unknown``/``unknown``).
+    layout: str = LAYOUT_YAML
+    #: Entries of a flat list that were not used (empty names, not text); duplicates apart.
+    left_out: list[LeftOut] = field(default_factory=list)
     _leaves: list[TopicPath] | None = field(default=None, repr=False)
 
     def leaves(self) -> list[TopicPath]:
@@ -217,29 +286,55 @@ def default_path(name: str) -> Path:
 
 
 def _open_resource(
-    path: str | Path | None, default: str, key: str, shipped: str, setting: str
-) -> tuple[Path, _Checker, Any]:
-    """Open a resource YAML (or the shipped one), check ``version`` and its one list ``key``;
-    return the path, the checker (for file:line errors) and the list's node."""
+    path: str | Path | None, default: str, key: str, shipped: str, setting: str, entries: str
+) -> tuple[Path, _Checker, _Node, str]:
+    """Open a resource file (or the shipped one) and tell its layout by content: a top-level
+    list is the list layout; else check ``version`` and the one list ``key``. Returns the
+    path, the checker (for file:line errors), the list's node and the layout."""
     p = Path(path) if path is not None else default_path(default)
     if path is None and not p.exists():
         raise ConfigError(f"{p}: {shipped} is missing; set {setting} to your own YAML file")
     root = _compose(p)
     ck = _Checker(p)
-    top = ck.mapping(root, "the top level")
+    if isinstance(root.value, list):
+        return p, ck, root, LAYOUT_LIST
+    layouts = f"`version: 1` and `{key}:` (see docs/seir.md), or a flat list of {entries}"
+    top = ck.mapping(root, f"the top level ({layouts})")
+    if "version" not in top and key not in top:
+        raise ck.fail(root.line, f"neither layout: the top level needs {layouts}")
     ck.version(top, root.line)
     ck.only(top, {"version", key}, root.line, "top level")
-    return p, ck, ck.key(top, key, root.line, "the top level")
+    return p, ck, ck.key(top, key, root.line, "the top level"), LAYOUT_YAML
+
+
+def _no_usable_entry(ck: _Checker, node: _Node, what: str, left_out: list[LeftOut]) -> ConfigError:
+    shown = "; ".join(f"line {x.line}: {x.reason}" for x in left_out[:5])
+    more = f" (and {len(left_out) - 5} more)" if len(left_out) > 5 else ""
+    found = f": {shown}{more}" if left_out else ""
+    return ck.fail(node.line, f"the list holds no usable {what}{found}")
+
+
+def _list_text(node: _Node, what: str) -> tuple[str | None, LeftOut | None]:
+    """A list entry's text (inner whitespace collapsed), or why it is left out."""
+    value = node.value
+    if isinstance(value, str) and value.strip():
+        return " ".join(value.split()), None
+    shown = _plain(value)
+    reason = f"{what} is empty" if isinstance(value, str) else f"{what} is not text: {shown!r}"
+    return None, LeftOut(node.line, str(shown) if shown is not None else "", reason)
 
 
 def load_hierarchy(path: str | Path | None = None) -> Hierarchy:
-    """Load and validate a hierarchy YAML (default: the shipped ``resources/topics.yaml``).
+    """Load and validate a hierarchy (default: the shipped ``resources/topics.yaml``).
 
-    Format: ``{version: 1, domains: [{name, categories: [{name, topics: [str, ...]}]}]}``.
+    Format: ``{version: 1, domains: [{name, categories: [{name, topics: [str, ...]}]}]}``, or a
+    flat JSON/YAML list of topic names (all under domain and category ``unknown``).
     """
-    p, ck, domains_node = _open_resource(
-        path, "topics.yaml", "domains", "the shipped topic hierarchy", "seir.topics"
+    p, ck, domains_node, layout = _open_resource(
+        path, "topics.yaml", "domains", "the shipped topic hierarchy", "seir.topics", "topics"
     )
+    if layout == LAYOUT_LIST:
+        return _hierarchy_from_list(p, ck, domains_node)
     seen: dict[str, TopicPath] = {}
     duplicates: list[Duplicate] = []
     domains: list[Domain] = []
@@ -293,6 +388,32 @@ def load_hierarchy(path: str | Path | None = None) -> Hierarchy:
     return Hierarchy(domains, source=str(p), duplicates=duplicates)
 
 
+def _hierarchy_from_list(p: Path, ck: _Checker, root: _Node) -> Hierarchy:
+    """A flat list of topic names: one ``unknown`` domain and category, duplicates dropped
+    (first wins, as in the YAML layout), empty entries left out; each named by its line."""
+    seen: dict[str, TopicPath] = {}
+    duplicates: list[Duplicate] = []
+    left_out: list[LeftOut] = []
+    topics: list[str] = []
+    for node in root.value:
+        topic, problem = _list_text(node, "the topic")
+        if topic is None:
+            left_out.append(problem)  # type: ignore[arg-type]
+            continue
+        key = normalize(topic)
+        if key in seen:
+            duplicates.append(Duplicate(topic, node.line, seen[key]))
+            continue
+        seen[key] = TopicPath(domain=UNKNOWN, category=UNKNOWN, topic=topic)
+        topics.append(topic)
+    if not topics:
+        raise _no_usable_entry(ck, root, "topic name", left_out)
+    domains = [Domain(UNKNOWN, [Category(UNKNOWN, topics)])]
+    return Hierarchy(
+        domains, source=str(p), duplicates=duplicates, layout=LAYOUT_LIST, left_out=left_out
+    )
+
+
 # -- templates ------------------------------------------------------------------------------
 
 
@@ -313,6 +434,10 @@ class Template:
 class Templates:
     items: list[Template]
     source: str = "<memory>"
+    #: ``intersyn-yaml`` or ``list`` (a list of template strings, slot ``***`` or ``{topic}``).
+    layout: str = LAYOUT_YAML
+    #: Entries of a list that were not used: no slot, two slots, empty, repeated.
+    left_out: list[LeftOut] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -337,11 +462,19 @@ class Templates:
 def load_templates(path: str | Path | None = None) -> Templates:
     """Load and validate templates YAML (default: the shipped ``resources/templates.yaml``).
 
-    Format: ``{version: 1, templates: [{id, text (with a {topic} slot), form}]}``.
+    Format: ``{version: 1, templates: [{id, text (with a {topic} slot), form}]}``, or a list
+    of template strings whose slot is ``***`` or ``{topic}`` (ids ``r001``… by position).
     """
-    p, ck, items_node = _open_resource(
-        path, "templates.yaml", "templates", "the shipped templates", "seir.templates"
+    p, ck, items_node, layout = _open_resource(
+        path,
+        "templates.yaml",
+        "templates",
+        "the shipped templates",
+        "seir.templates",
+        "template strings",
     )
+    if layout == LAYOUT_LIST:
+        return _templates_from_list(p, ck, items_node)
     items: list[Template] = []
     ids: dict[str, int] = {}
     texts: dict[str, int] = {}
@@ -374,3 +507,86 @@ def load_templates(path: str | Path | None = None) -> Templates:
     if not items:
         raise ck.fail(items_node.line, "`templates` is empty; add at least one template")
     return Templates(items, source=str(p))
+
+
+#: Runs of two or more asterisks: ``***`` is the reference slot, any other run a blank.
+_STARS = re.compile(r"\*{2,}")
+#: Form of a template read from a list (the list says nothing about it).
+LIST_FORM = "unspecified"
+
+
+def slot_problem(text: str) -> str | None:
+    """Why a list template cannot be filled with a topic, or None: it needs exactly one kind
+    of slot, ``***`` or ``{topic}`` (used once or more), and no other blank."""
+    runs = _STARS.findall(text)
+    reference = REFERENCE_SLOT in runs
+    ours = TOPIC_SLOT in text
+    blanks = sorted({r for r in runs if r != REFERENCE_SLOT})
+    if reference and ours:
+        return f"two slots, {REFERENCE_SLOT} and {TOPIC_SLOT}; keep one"
+    if blanks and (reference or ours):
+        slot = REFERENCE_SLOT if reference else TOPIC_SLOT
+        return f"two slots, {slot} and {blanks[0]} (a blank no topic fills); keep one"
+    if not (reference or ours):
+        also = f" ({blanks[0]} is not a slot)" if blanks else ""
+        return f"no slot{also}; write {REFERENCE_SLOT} or {TOPIC_SLOT} where the topic goes"
+    return None
+
+
+def _templates_from_list(p: Path, ck: _Checker, root: _Node) -> Templates:
+    """A list of template strings: slot ``***`` (or ``{topic}``), ids ``r001``… by position;
+    entries without a usable slot, empty or repeated are left out, each named by its line."""
+    items: list[Template] = []
+    left_out: list[LeftOut] = []
+    texts: dict[str, int] = {}
+    for i, node in enumerate(root.value, start=1):
+        text, problem = _list_text(node, "the template")
+        if text is None:
+            left_out.append(problem)  # type: ignore[arg-type]
+            continue
+        why = slot_problem(text)
+        if why is None and normalize(text) in texts:
+            why = f"repeats the template of line {texts[normalize(text)]}"
+        if why is not None:
+            left_out.append(LeftOut(node.line, text, why))
+            continue
+        texts[normalize(text)] = node.line
+        items.append(Template(f"r{i:03d}", text.replace(REFERENCE_SLOT, TOPIC_SLOT), LIST_FORM))
+    if not items:
+        raise _no_usable_entry(ck, root, "template", left_out)
+    return Templates(items, source=str(p), layout=LAYOUT_LIST, left_out=left_out)
+
+
+def left_out_notes(h: Hierarchy, t: Templates) -> list[str]:
+    """One line per entry of the inputs that is not used (duplicates, empty names, templates
+    without a usable slot), for a command to print before it starts."""
+    notes = [
+        f"{h.source}:{d.line}: topic {d.topic!r} repeats {d.first.topic!r}, left out"
+        for d in h.duplicates
+    ]
+    notes += [f"{h.source}:{x.line}: {x.reason}, left out" for x in h.left_out]
+    notes += [f"{t.source}:{x.line}: template {x.text!r}: {x.reason}, left out" for x in t.left_out]
+    return notes
+
+
+def resources_note(h: Hierarchy, t: Templates, *, limit: int = 200) -> dict[str, Any]:
+    """What ``run.json`` records about a run's topics and templates: files, layouts, counts,
+    and the entries left out (at most ``limit`` of each, with their total)."""
+
+    def listed(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"count": len(rows), "entries": rows[:limit]}
+
+    topics_out = [
+        {"line": d.line, "text": d.topic, "reason": f"repeats {d.first.topic!r}"}
+        for d in h.duplicates
+    ] + [x.to_json() for x in h.left_out]
+    return {
+        "topics": h.source,
+        "templates": t.source,
+        "counts": h.counts(),
+        "layouts": {"topics": h.layout, "templates": t.layout},
+        "left_out": {
+            "topics": listed(topics_out),
+            "templates": listed([x.to_json() for x in t.left_out]),
+        },
+    }
