@@ -312,3 +312,286 @@ def test_topics_place_into_a_given_hierarchy(tmp_path: Path) -> None:
         {"name": "unknown", "categories": [{"name": "unknown", "topics": ["Stapler"]}]},
     ]
     assert "2 of 3 topics placed in 2 categories (1 calls)" in res.output
+
+
+# -- the reference judge's score lines ------------------------------------------------------
+
+#: (id, labels) as the reference judge scripts write them; -1s where their parser failed.
+LABELS: list[tuple[str, Any]] = [
+    ("q01", [4, 3, 5, 2]),
+    ("q02", [5, 5, 4, 4]),
+    ("q03", [-1, -1, -1, -1]),
+    ("q04", [2, 0, 0, 0]),
+    ("q05", [3, -1, 4, 2]),
+    ("q06", None),
+    ("q07", [1, 2, 3, 1]),
+]
+
+
+def _answers(folder: Path, n: int = 8) -> Path:
+    """An answers JSONL in the public judge scripts' input layout ({id, question, answer, image})."""
+    from tests.test_judge_runner import png
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a.png").write_bytes(png("blue"))
+    path = folder / "model_answer.jsonl"
+    rows = [
+        {
+            "id": f"q{i:02d}",
+            "question": f"Tell me about item {i} and draw it.",
+            "answer": "Text.",
+            "image": "a.png",
+        }
+        for i in range(1, n + 1)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _scores(path: Path, answers: Path, labels: list[tuple[str, Any]] = LABELS) -> Path:
+    """The score file the reference scripts write: each answers line plus its `labels`."""
+    rows = {r["id"]: r for r in map(json.loads, answers.read_text().splitlines())}
+    lines = [json.dumps({**rows[i], "labels": lab}, ensure_ascii=False) for i, lab in labels]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _import(*args: str) -> Any:
+    return CliRunner().invoke(cli, ["import-scores", *args])
+
+
+def test_import_scores_counts_minus_one_as_unparsed_and_never_averages_it(tmp_path: Path) -> None:
+    from intersyn.judge.store import load_set
+
+    answers = _answers(tmp_path / "in")
+    scores = _scores(tmp_path / "gpt4o_judge.jsonl", answers)
+    out = tmp_path / "j-gpt4o"
+    res = _import(
+        str(scores), "--dataset", str(answers), "--out", str(out), "--judge-model", "gpt-4o"
+    )
+    assert res.exit_code == 0, res.output
+    assert "4 scored, 3 unparsed (left out of every mean); 1 items of" in res.output
+    js = load_set(out)
+    assert js.info is not None and js.info.judge_model == "gpt-4o"
+    assert js.info.imported_from == str(scores) and js.info.rubric == "reference-prompt@1"
+    by_id = {j.sample_id: j for j in js.judgements}
+    assert by_id["q01"].scores() == {"tcc": 4, "icc": 3, "iq": 5, "its": 2}
+    assert by_id["q01"].status == "ok" and by_id["q01"].raw == ["[4, 3, 5, 2]"]
+    for sid in ("q03", "q05", "q06"):
+        j = by_id[sid]
+        assert j.status == "unparsed" and j.scores() == dict.fromkeys(("tcc", "icc", "iq", "its"))
+    assert "could not be parsed" in (by_id["q05"].error or "")
+    assert by_id["q06"].error == "no labels on the line"
+    res = CliRunner().invoke(cli, ["summary", str(out), "--json", str(tmp_path / "s.json")])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["n_unparsed"] == 3 and summary["n_ok"] == 4
+    ok = [lab for _, lab in LABELS if lab is not None and -1 not in lab]
+    for k, d in enumerate(("tcc", "icc", "iq", "its")):
+        assert summary["dimensions"][d]["mean"] == pytest.approx(sum(x[k] for x in ok) / len(ok))
+        assert summary["dimensions"][d]["n"] == 4
+
+
+def test_imported_scores_sit_beside_another_judge_in_agree_report_and_leaderboard(
+    tmp_path: Path,
+) -> None:
+    answers = _answers(tmp_path / "in")
+    ref = _scores(tmp_path / "qwen_judge.jsonl", answers)
+    ours = _scores(
+        tmp_path / "ours.jsonl", answers, [(f"q{i:02d}", [4, 4, 4, 4]) for i in range(1, 9)]
+    )
+    for src, out, name in ((ref, "j-qwen", "qwen-vl"), (ours, "j-ours", "ours")):
+        res = _import(
+            str(src), "-d", str(answers), "-o", str(tmp_path / out), "--judge-model", name
+        )
+        assert res.exit_code == 0, res.output
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text(
+        "sample_id,turn,annotator,tcc,icc,iq,its\n"
+        + "".join(f"q{i:02d},0,ann1,4,3,5,2\n" for i in range(1, 9))
+    )
+    res = CliRunner().invoke(
+        cli,
+        [
+            "agree",
+            "--judge",
+            str(tmp_path / "j-qwen"),
+            str(tmp_path / "j-ours"),
+            "--human",
+            str(ratings),
+            "--out",
+            str(tmp_path / "agree"),
+            "--n-boot",
+            "20",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "agree" / "agreement.json").read_text())
+    qwen, mine = result["judges"]["qwen-vl"], result["judges"]["ours"]
+    assert qwen["n_items"] == 4 and mine["n_items"] == 8  # the 3 unparsed are not paired
+    assert qwen["dimensions"]["tcc"]["exact"]["value"] == 0.25  # only q01 equals the human
+    res = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            str(answers),
+            "--judgements",
+            str(tmp_path / "j-qwen"),
+            "--out",
+            str(tmp_path / "report"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "report" / "index.html").is_file()
+    res = CliRunner().invoke(
+        cli,
+        [
+            "leaderboard",
+            "--set",
+            f"qwen-vl={tmp_path / 'j-qwen'}",
+            "--set",
+            f"ours={tmp_path / 'j-ours'}",
+            "--out",
+            str(tmp_path / "lb"),
+            "--format",
+            "csv",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    board = json.loads((tmp_path / "lb" / "leaderboard.json").read_text())
+    rows = {e["name"]: e for e in board["entries"]}
+    assert rows["qwen-vl"]["n"] == 4 and rows["qwen-vl"]["n_unparsed"] == 3
+    assert rows["ours"]["means"]["tcc"] == 4.0
+
+
+def test_bad_score_lines_are_named_per_line_and_nothing_is_written(tmp_path: Path) -> None:
+    answers = _answers(tmp_path / "in")
+    scores = tmp_path / "bad.jsonl"
+    good = json.dumps({"id": "q01", "labels": [1, 2, 3, 4]})
+    scores.write_text(
+        "\n".join(
+            [
+                good,
+                json.dumps({"id": "q02", "labels": [4, 3, 5]}),
+                json.dumps({"id": "q03", "labels": [4, 3, 5, 7]}),
+                json.dumps({"id": "q04", "labels": [4, 3.5, 5, 2]}),
+                json.dumps({"labels": [4, 3, 5, 2]}),
+                "{not json",
+                json.dumps({"id": "q01", "labels": [2, 2, 2, 2]}),
+                json.dumps({"id": "q05", "labels": "4,3,5,2"}),
+            ]
+        )
+        + "\n"
+    )
+    out = tmp_path / "out"
+    res = _import(str(scores), "--dataset", str(answers), "--out", str(out))
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"{scores}: 7 score lines cannot be read; nothing was written" in res.output
+    for expected in (
+        f"{scores}:2: 3 labels [4, 3, 5]; the reference judge writes four",
+        f"{scores}:3: label 4 is 7, not a whole number from 0 to 5 (or -1)",
+        f"{scores}:4: label 2 is 3.5",
+        f"{scores}:5: no `id`",
+        f"{scores}:6: not valid JSON",
+        f"{scores}:7: id 'q01' turn 0 was scored already at {scores}:1",
+        f"{scores}:8: `labels` must be a list of four integers",
+    ):
+        assert expected in res.output, expected
+    assert not out.exists()
+
+
+def test_score_lines_must_match_the_dataset(tmp_path: Path) -> None:
+    answers = _answers(tmp_path / "in")
+    scores = tmp_path / "s.jsonl"
+    scores.write_text(
+        json.dumps(
+            {"id": "q01", "question": "Tell me about item 1 and draw it.", "labels": [1, 2, 3, 4]}
+        )
+        + "\n"
+        + json.dumps({"id": "zz9", "labels": [1, 2, 3, 4]})
+        + "\n"
+        + json.dumps({"id": "q02", "turn": 3, "labels": [1, 2, 3, 4]})
+        + "\n"
+        + json.dumps({"id": "q03", "question": "Something else entirely?", "labels": [1, 1, 1, 1]})
+        + "\n"
+    )
+    out = tmp_path / "out"
+    res = _import(str(scores), "--dataset", str(answers), "--out", str(out))
+    assert res.exit_code == 1, res.output
+    assert "3 score lines do not match the dataset; nothing was written" in res.output
+    assert f"{scores}:2: id 'zz9' turn 0 is not an item of {answers}" in res.output
+    assert f"{scores}:3: id 'q02' turn 3 is not an item" in res.output
+    assert f"{scores}:4: id 'q03' is in {answers} with another question" in res.output
+    assert "Give --dataset the answers file or dataset the scores were made from" in res.output
+    assert not (out / "judgements").exists() or not any((out / "judgements").iterdir())
+
+
+def test_importing_again_needs_overwrite_and_replaces_the_set(tmp_path: Path) -> None:
+    from intersyn.judge.store import load_set
+
+    answers = _answers(tmp_path / "in")
+    scores = _scores(tmp_path / "s.jsonl", answers)
+    out = tmp_path / "out"
+    args = [str(scores), "--dataset", str(answers), "--out", str(out)]
+    assert _import(*args).exit_code == 0
+    res = _import(*args)
+    assert res.exit_code == 1 and "pass --overwrite to import again" in res.output
+    _scores(scores, answers, [("q01", [0, 0, 0, 0])])
+    assert _import(*args, "--overwrite").exit_code == 0
+    js = load_set(out)
+    assert [(j.sample_id, j.tcc) for j in js.judgements] == [("q01", 0)]
+    assert [p.name for p in (out / "judgements").iterdir()] == [js.path.name]  # no leftovers
+
+
+# -- the judge's own prompt file ------------------------------------------------------------
+
+
+def test_judge_with_a_prompt_file_reads_the_bracketed_reply(tmp_path: Path) -> None:
+    from intersyn.judge.store import load_set
+
+    answers = _answers(tmp_path / "in", 6)
+    prompt = tmp_path / "score_prompt.j2"
+    prompt.write_text(
+        "Rate the answer.\nQuestion: {{ question }}\nAnswer: {{ answer if has_text else 'null' }}"
+        "\nImage: {{ 'attached' if has_image else 'null' }}\nAnswer in one line: "
+        "[Text Response Quality: x; Image Response Quality: x; Image Aesthetic Quality: x; "
+        "Text-Image Synergy: x]\n",
+        encoding="utf-8",
+    )
+
+    def respond(body: dict[str, Any]) -> str:
+        text = json.dumps(body["messages"])
+        i = int(re.search(r"item (\d)", text).group(1))  # type: ignore[union-attr]
+        if i == 2 and "could not be read" not in text:
+            return "The answer is good."  # unreadable: one repair request follows
+        return (
+            f"[Text Response Quality: {i % 6}; Image Response Quality: 3; "
+            "Image Aesthetic Quality: 5; Text-Image Synergy: 2]"
+        )
+
+    cfg = tmp_path / "judge.yaml"
+    with ScriptedServer(responder=respond) as srv:
+        cfg.write_text(
+            "judge:\n  backend: openai\n  model: synjudge-ft\n"
+            f"  base_url: {srv.base_url}\n  vision: true\n  limits: {{max_retries: 1}}\n"
+        )
+        out = tmp_path / "judged"
+        args = ["judge", str(answers), "-c", str(cfg), "-o", str(out)]
+        res = CliRunner().invoke(cli, [*args, "--prompt-file", str(prompt)])
+        assert res.exit_code == 0, res.output
+        requests = list(srv.requests)
+    assert len(requests) == 7  # 6 turns + one repair
+    assert all("response_format" not in r for r in requests)  # the prompt asks its own format
+    first = requests[0]["messages"]
+    assert [m["role"] for m in first] == ["user"]
+    parts = first[0]["content"]
+    assert any(p.get("type") == "image_url" for p in parts)
+    assert "Question: Tell me about item 1 and draw it." in json.dumps(parts)
+    repair = [r for r in requests if "could not be read" in json.dumps(r["messages"])]
+    assert "exactly the format" in repair[0]["messages"][-1]["content"]
+    js = load_set(out)
+    assert js.info is not None and js.info.prompt.startswith("score_prompt.j2@")
+    assert {j.sample_id: j.tcc for j in js.judgements} == {f"q{i:02d}": i % 6 for i in range(1, 7)}
+    assert all(j.status == "ok" and j.its == 2 for j in js.judgements)
+    res = CliRunner().invoke(cli, ["judge", "--prompt-file", str(tmp_path / "nope.j2"), *args[1:]])
+    assert res.exit_code == 1 and "prompt file not found" in res.output

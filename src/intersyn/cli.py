@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Summarise a judgement set (means, CIs, breakdowns).",
     ),
     "agree": ("intersyn.judge.commands:agree", "Agreement of judges with human ratings."),
+    "import-scores": (
+        "intersyn.judge.import_commands:import_scores",
+        "Import the reference judge's score lines as a judgement set.",
+    ),
     "stats": ("intersyn.data.commands:stats", "Statistics of a dataset."),
     "validate": ("intersyn.data.commands:validate", "Check a dataset: schema, ids, images, files."),
     "export": ("intersyn.data.commands:export", "Export a dataset to another format."),

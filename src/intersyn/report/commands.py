@@ -173,8 +173,15 @@ def bench(
 
 
 @click.command()
-@click.argument("bench_dir", type=click.Path(path_type=Path))
+@click.argument("bench_dir", type=click.Path(path_type=Path), required=False)
 @click.option("--out", "-o", type=click.Path(path_type=Path), help="default: BENCH_DIR/leaderboard")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="rank judgement sets instead of a benchmark folder (repeat; needs --out)",
+)
 @click.option(
     "--format",
     "fmt",
@@ -183,11 +190,31 @@ def bench(
     show_default=True,
     help="also print the table",
 )
-def leaderboard(bench_dir: Path, out: Path | None, fmt: str) -> None:
-    """Leaderboard of a benchmark folder: means with 95% CIs, ties, charts (MD, CSV, HTML)."""
-    from intersyn.report.bench import build_leaderboard
+def leaderboard(bench_dir: Path | None, out: Path | None, sets: tuple[str, ...], fmt: str) -> None:
+    """Leaderboard of a benchmark folder: means with 95% CIs, ties, charts (MD, CSV, HTML).
 
-    page = build_leaderboard(bench_dir, out)
+    \b
+    intersyn leaderboard bench-out
+    intersyn leaderboard --set ours=runs/j-ours --set gpt-4o=runs/j-gpt4o --out lb
+    """
+    from intersyn.report.bench import build_leaderboard
+    from intersyn.report.leaderboard import leaderboard_of_sets
+
+    if (bench_dir is None) == (not sets):
+        raise click.UsageError("give a BENCH_DIR or --set NAME=PATH (one or more), not both")
+    if sets:
+        if out is None:
+            raise click.UsageError("--set needs --out (the folder to write the leaderboard in)")
+        named: dict[str, str] = {}
+        for spec in sets:
+            name, sep, path = spec.partition("=")
+            if not sep or not name or not path or name in named:
+                raise click.UsageError(f"--set {spec!r}: write NAME=PATH, each NAME once")
+            named[name] = path
+        page = leaderboard_of_sets(named, out)
+    else:
+        assert bench_dir is not None
+        page = build_leaderboard(bench_dir, out)
     if fmt != "none":
         click.echo((page.parent / f"leaderboard.{fmt}").read_text(encoding="utf-8"))
     click.echo(f"leaderboard: {page}")

@@ -101,6 +101,18 @@ def entry_from_judgements(name: str, judgements: list[Judgement], *, n_failed: i
     return entry
 
 
+def leaderboard_of_sets(named: Mapping[str, str | Path], out_dir: str | Path) -> Path:
+    """A leaderboard of judgement sets (``name → set folder or judge output``) rather than
+    of a benchmark folder: e.g. generators judged apart, or the reference judge's imported
+    scores next to intersyn's. Returns the HTML page."""
+    from intersyn.report.inputs import load_judgement_list
+
+    entries = [
+        entry_from_judgements(name, load_judgement_list(path)) for name, path in named.items()
+    ]
+    return write_leaderboard(entries, out_dir, title="Leaderboard")
+
+
 def rank(entries: Sequence[Entry]) -> list[Entry]:
     """Sort by overall mean and set rank and ties from overlapping overall CIs."""
     ordered = sorted(entries, key=lambda e: (e.overall is None, -(e.overall or 0.0), e.name))
