@@ -281,6 +281,23 @@ class Hierarchy:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+class _Seen:
+    """Topics by normalised text: the first occurrence wins, later ones become duplicates."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, TopicPath] = {}
+        self.duplicates: list[Duplicate] = []
+
+    def keep(self, path: TopicPath, line: int) -> bool:
+        """Whether ``path``'s topic is new (and now taken); else it is recorded as a duplicate."""
+        key = normalize(path.topic)
+        if key in self.first:
+            self.duplicates.append(Duplicate(path.topic, line, self.first[key]))
+            return False
+        self.first[key] = path
+        return True
+
+
 def default_path(name: str) -> Path:
     return Path(str(resources.files("intersyn.resources").joinpath(name)))
 
@@ -335,8 +352,7 @@ def load_hierarchy(path: str | Path | None = None) -> Hierarchy:
     )
     if layout == LAYOUT_LIST:
         return _hierarchy_from_list(p, ck, domains_node)
-    seen: dict[str, TopicPath] = {}
-    duplicates: list[Duplicate] = []
+    seen = _Seen()
     domains: list[Domain] = []
     domain_names: dict[str, int] = {}
     for dnode in ck.sequence(domains_node, "`domains`"):
@@ -368,12 +384,8 @@ def load_hierarchy(path: str | Path | None = None) -> Hierarchy:
             topics: list[str] = []
             for tnode in ck.sequence(topics_node, f"topics of {cname!r}"):
                 topic = ck.text(tnode, "a topic")
-                key = normalize(topic)
-                if key in seen:
-                    duplicates.append(Duplicate(topic, tnode.line, seen[key]))
-                    continue
-                seen[key] = TopicPath(domain=dname, category=cname, topic=topic)
-                topics.append(topic)
+                if seen.keep(TopicPath(domain=dname, category=cname, topic=topic), tnode.line):
+                    topics.append(topic)
             if not topics and not topics_node.value:
                 raise ck.fail(
                     topics_node.line, f"category {cname!r} has no topics; add topic strings"
@@ -385,32 +397,26 @@ def load_hierarchy(path: str | Path | None = None) -> Hierarchy:
         domains.append(Domain(dname, categories))
     if not domains:
         raise ck.fail(domains_node.line, "`domains` is empty; add at least one domain")
-    return Hierarchy(domains, source=str(p), duplicates=duplicates)
+    return Hierarchy(domains, source=str(p), duplicates=seen.duplicates)
 
 
 def _hierarchy_from_list(p: Path, ck: _Checker, root: _Node) -> Hierarchy:
     """A flat list of topic names: one ``unknown`` domain and category, duplicates dropped
     (first wins, as in the YAML layout), empty entries left out; each named by its line."""
-    seen: dict[str, TopicPath] = {}
-    duplicates: list[Duplicate] = []
+    seen = _Seen()
     left_out: list[LeftOut] = []
     topics: list[str] = []
     for node in root.value:
         topic, problem = _list_text(node, "the topic")
         if topic is None:
             left_out.append(problem)  # type: ignore[arg-type]
-            continue
-        key = normalize(topic)
-        if key in seen:
-            duplicates.append(Duplicate(topic, node.line, seen[key]))
-            continue
-        seen[key] = TopicPath(domain=UNKNOWN, category=UNKNOWN, topic=topic)
-        topics.append(topic)
+        elif seen.keep(TopicPath(domain=UNKNOWN, category=UNKNOWN, topic=topic), node.line):
+            topics.append(topic)
     if not topics:
         raise _no_usable_entry(ck, root, "topic name", left_out)
     domains = [Domain(UNKNOWN, [Category(UNKNOWN, topics)])]
     return Hierarchy(
-        domains, source=str(p), duplicates=duplicates, layout=LAYOUT_LIST, left_out=left_out
+        domains, source=str(p), duplicates=seen.duplicates, layout=LAYOUT_LIST, left_out=left_out
     )
 
 
