@@ -19,7 +19,8 @@ _FORMAT_HELP = "\n      ".join(f"{name}: {desc}" for name, (_, desc) in FORMATS.
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def stats(dataset: Path, as_json: bool) -> None:
-    """Statistics of DATASET: samples, turns, topic coverage, word lengths, images, failures.
+    """Statistics of DATASET: samples, turns, topic coverage, word lengths, images (the 10
+    most common image sizes), failures.
 
     DATASET is a run directory, a finalised dataset (data/*.parquet) or a Hub-layout Parquet.
 

@@ -12,13 +12,13 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from intersyn.data.dataset import Dataset, RunDataset, open_dataset
+from intersyn.data.images import ImageProblem, decode_image
 from intersyn.errors import InputError
 from intersyn.schema import ImageRef, Sample
 
@@ -145,14 +145,10 @@ def _strip(message: str, sid: str, n: int) -> str:
 
 
 def _check_image(data: bytes, ref: ImageRef) -> Iterator[str]:
-    from PIL import Image
-
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            size = im.size
-            im.load()  # decodes every pixel: a truncated file fails here
-    except Exception as e:  # PIL raises many kinds for damaged data
-        yield f"cannot be decoded ({type(e).__name__}: {e})"
+        size = decode_image(data, "the image").size  # every pixel, within the pixel limit
+    except ImageProblem as e:
+        yield str(e).removeprefix("the image: ")
         return
     if ref.sha256 and hashlib.sha256(data).hexdigest() != ref.sha256:
         yield "its bytes do not match the recorded sha256 (changed or damaged)"

@@ -57,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from intersyn.config import RayConfig, RoleConfig, RunConfig
 from intersyn.data.journal import atomic_write_text, read_jsonl_tolerant
+from intersyn.data.outputs import claim_folder
 from intersyn.data.store import RunStore
 from intersyn.errors import ConfigError, InputError, IntersynError
 from intersyn.models.base import ChatMessage
@@ -667,6 +668,7 @@ def build_leaderboard(bench_dir: str | Path, out_dir: str | Path | None = None) 
             f"{out}: not a benchmark folder (no bench.json); run `intersyn bench` first"
         )
     target = Path(out_dir) if out_dir else out / "leaderboard"
+    claim_folder(target, "leaderboard", inputs=[out / "generators"])
     entries: list[Entry] = []
     for name, _gen_dir, judgements, unanswered in generator_results(out):
         if not judgements:

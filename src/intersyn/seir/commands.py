@@ -368,21 +368,32 @@ def topics_stats(path: str | None, templates: str | None) -> None:
 @click.option("--domains", default=8, show_default=True, type=click.IntRange(min=1))
 @click.option("--categories", default=65, show_default=True, type=click.IntRange(min=1))
 @click.option("--topics", "n_topics", default=3500, show_default=True, type=click.IntRange(min=1))
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists (never --from).")
 def topics_expand(
-    config_path: str, out: str, base: str | None, domains: int, categories: int, n_topics: int
+    config_path: str,
+    out: str,
+    base: str | None,
+    domains: int,
+    categories: int,
+    n_topics: int,
+    overwrite: bool,
 ) -> None:
     """Build or grow a hierarchy with the writer model (domains → categories → topics).
+
+    The hierarchy is saved to --out as it grows; --from reads one to grow (never written).
 
     \b
     Example:
       intersyn topics expand --config run.yaml --out my_topics.yaml --topics 500
-      intersyn topics expand --config run.yaml --from my_topics.yaml --out my_topics.yaml
+      intersyn topics expand --config run.yaml --from my_topics.yaml --out more_topics.yaml
     """
+    from intersyn.data.outputs import check_file_output
     from intersyn.models.gate import Models
     from intersyn.seir.expand import expand_hierarchy, write_hierarchy
     from intersyn.seir.prompts import Prompts
     from intersyn.seir.topics import load_hierarchy
 
+    check_file_output(out, [base, config_path], overwrite=overwrite)
     cfg = load_config(config_path)
     start = load_hierarchy(base) if base else None
     target = Path(out)
@@ -415,5 +426,5 @@ def topics_expand(
     if short:
         click.echo(
             f"  below target for {', '.join(short)}: the model ran out of new names; "
-            f"rerun with --from {target} to continue"
+            f"rerun with --from {target} and a new --out to continue"
         )
