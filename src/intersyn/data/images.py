@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,19 +80,14 @@ def max_pixels() -> int:
     return value
 
 
-_quiet = False
-
-
 def _pil() -> None:
-    global _quiet
     from PIL import Image
 
     # Our own limit is checked from the header (opened_image); PIL's bomb check is set to the
-    # same number, so its error (twice the limit) is caught here and its warning is noise.
+    # same number, so its error (twice the limit) is caught there and its warning is noise.
+    # (Set each time: an idempotent filter, and test runners reset the filters.)
     Image.MAX_IMAGE_PIXELS = max_pixels()
-    if not _quiet:
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        _quiet = True
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def _too_large(where: str, w: int | None, h: int | None, detail: str = "") -> ImageProblem:
@@ -113,8 +109,10 @@ def opened_image(data: bytes, where: str = "image", *, decode: bool = True) -> I
 
     try:
         im = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as e:
-        raise _too_large(where, None, None, str(e).split(",")[0]) from None
+    except Image.DecompressionBombError as e:  # over twice the limit: PIL's own check
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        detail = f"{int(found.group(1)):,} pixels" if found else "more than twice the limit"
+        raise _too_large(where, None, None, detail) from None
     except UnidentifiedImageError:
         raise ImageProblem(
             f"{where}: the bytes are not a readable image (no image format intersyn reads); "
