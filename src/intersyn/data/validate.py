@@ -1,5 +1,6 @@
-"""Check a dataset: schema, unique ids, turn order, decodable images, missing files, paths
-that escape the root. Every problem names the sample (or file and line) and what is wrong.
+"""Check a dataset: schema, unique ids, turn order, text that is a raw or cut model reply,
+decodable images, missing files, paths that escape the root. Every problem names the sample
+(or file and line) and what is wrong.
 
 Example::
 
@@ -21,6 +22,7 @@ from intersyn.data.dataset import Dataset, RunDataset, open_dataset
 from intersyn.data.images import ImageProblem, decode_image
 from intersyn.errors import InputError
 from intersyn.schema import ImageRef, Sample
+from intersyn.textcheck import raw_reply_problem
 
 
 @dataclass
@@ -118,6 +120,15 @@ def _check_sample(ds: Dataset, s: Sample, where: str, check_images: bool) -> Ite
             yield Issue(where, f"turn {n}: the question is empty", s.id)
         if not t.answer.strip():
             yield Issue(where, f"turn {n}: the answer text is empty", s.id, "warning")
+        for name in ("question", "answer", "caption"):
+            raw = raw_reply_problem(getattr(t, name))
+            if raw is not None:  # a model reply stored instead of parsed: bad data, not text
+                yield Issue(
+                    where,
+                    f"turn {n}: the {name} {raw}; a raw or cut model reply is not text "
+                    "(regenerate the sample, or fix or drop it)",
+                    s.id,
+                )
         if t.image is None:
             yield Issue(where, f"turn {n}: no image", s.id, "warning")
         elif check_images:
