@@ -82,12 +82,18 @@ class ValidationReport:
 
 
 def validate_dataset(
-    path: str | Path | Dataset, *, check_images: bool = True, limit: int | None = None
+    path: str | Path | Dataset,
+    *,
+    check_images: bool = True,
+    limit: int | None = None,
+    image_root: str | Path | None = None,
 ) -> ValidationReport:
-    """Validate a dataset; ``limit`` caps how many problems are kept (all are counted)."""
+    """Validate a dataset; ``limit`` caps how many problems are kept (all are counted).
+    ``image_root``: the folder an answers JSONL's image paths are relative to (as for
+    ``import`` and ``judge``; default: the file's folder)."""
     report = ValidationReport(str(path.root if isinstance(path, Dataset) else path))
     try:
-        ds = path if isinstance(path, Dataset) else open_dataset(path)
+        ds = path if isinstance(path, Dataset) else open_dataset(path, image_root=image_root)
     except InputError as e:
         report.add(Issue(str(path), str(e)), limit)
         return report

@@ -63,6 +63,18 @@ def _overrides(
     return out
 
 
+def _write_usage(result: Any) -> None:
+    """The run's usage report as ``usage.json`` (what `intersyn models usage RUN_DIR` reads),
+    for either engine. It covers this invocation: a ``--resume`` writes its own calls."""
+    if isinstance(result.usage, dict) and result.usage:
+        import json
+
+        from intersyn.data.journal import atomic_write_text
+
+        path = Path(result.out_dir) / "usage.json"
+        atomic_write_text(path, json.dumps(result.usage, indent=2) + "\n")
+
+
 def _summary(result: Any) -> None:
     click.echo(
         f"{result.out_dir}: {result.done} made, {result.failed} failed, "
@@ -163,6 +175,7 @@ def generate(
         progress=progress,
         finalize=not no_finalize,
     )
+    _write_usage(result)
     _summary(result)
     if result.budget_stopped:
         sys.exit(EXIT_BUDGET)
@@ -248,6 +261,7 @@ def quickstart(out: str, n: int, turns: str, k: int, resume: bool, retry_failed:
         progress=None,
         on_sample=on_sample,
     )
+    _write_usage(result)
     _summary(result)
     judged, report = _judge_and_report(cfg, root, result)
     click.echo("\nWhere to look:")
