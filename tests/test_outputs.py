@@ -264,3 +264,23 @@ def test_finalize_refuses_to_replace_a_data_folder_it_did_not_write(
     assert (other / "data" / "mine.csv").read_text() == "a,b\n"
     code, out = _run("finalize", dataset, "--out", dataset / "samples")
     assert code != 0 and "lies inside the input" in out
+
+
+def test_cache_commands_never_touch_a_file_that_is_not_a_cache(
+    dataset: Path, tmp_path: Path
+) -> None:
+    from intersyn.annotate.db import AnnotationDB
+    from intersyn.annotate.prepare import prepare
+
+    db_path = tmp_path / "r.sqlite"
+    db = AnnotationDB(db_path)
+    prepare(db, dataset, ["alice"], 1)
+    db.close()
+    before = db_path.read_bytes()
+    [shard] = (dataset / "data").glob("*.parquet")
+    for target in (db_path, shard):
+        code, out = _run("models", "cache", "clear", target, "--yes")
+        assert code != 0 and "not an intersyn response cache" in out, out
+        code, out = _run("models", "cache", "stats", target)
+        assert code != 0 and "nothing was changed" in out
+    assert db_path.read_bytes() == before
