@@ -284,3 +284,17 @@ def test_cache_commands_never_touch_a_file_that_is_not_a_cache(
         code, out = _run("models", "cache", "stats", target)
         assert code != 0 and "nothing was changed" in out
     assert db_path.read_bytes() == before
+
+
+def test_annotate_never_adds_its_tables_to_another_database(dataset: Path, tmp_path: Path) -> None:
+    from intersyn.annotate.db import AnnotationDB
+    from intersyn.annotate.prepare import prepare
+    from intersyn.errors import DatasetError
+    from intersyn.models.cache import ResponseCache
+
+    cache_path = tmp_path / "cache.sqlite"
+    ResponseCache(cache_path).close()
+    before = cache_path.read_bytes()
+    with pytest.raises(DatasetError, match="SQLite database of something else"):
+        prepare(AnnotationDB(cache_path), dataset, ["alice"], 1)
+    assert cache_path.read_bytes() == before

@@ -90,7 +90,15 @@ class RunStore:
         p = self.root / "run.json"
         if not p.exists():
             return {}
-        return dict(json.loads(p.read_text(encoding="utf-8")))
+        try:
+            meta = json.loads(p.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+            raise DatasetError(
+                f"{p}: not readable JSON ({e}); restore it from a backup, or choose another --out"
+            ) from None
+        if not isinstance(meta, dict):
+            raise DatasetError(f"{p}: not a run.json (a JSON {type(meta).__name__})")
+        return meta
 
     # -- writing ----------------------------------------------------------------------------
     def image_path(self, sample_id: str, name: str, ext: str = "png") -> str:
