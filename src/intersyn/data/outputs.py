@@ -207,7 +207,7 @@ def is_stale_staging(path: Path) -> bool:
 def remove_stale_staging(parent: Path, pattern: str) -> list[Path]:
     """Remove the folders matching ``pattern`` in ``parent`` that a killed run of ours left
     (their marker names a process of this host that is gone); returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     if not parent.is_dir():
         return removed
     for path in sorted(parent.glob(pattern)):
