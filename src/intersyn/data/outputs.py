@@ -255,12 +255,18 @@ def staged_output(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    swap_in(tmp, out)
+
+
+def swap_in(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target``; what ``target`` was is renamed aside first (so a reader
+    sees the old or the new, never a mix) and then removed."""
     old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{secrets.token_hex(4)}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    _fsync_dir(out.parent)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+        os.replace(target, old)
+    os.replace(new, target)
+    _fsync_dir(target.parent)
     if old is not None:
         if old.is_dir():
             shutil.rmtree(old, ignore_errors=True)

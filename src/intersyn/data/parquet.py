@@ -39,6 +39,7 @@ from intersyn.data.outputs import (
     release_staging,
     remove_stale_staging,
     staging_folder,
+    swap_in,
 )
 from intersyn.errors import DatasetError, InputError
 from intersyn.schema import SCHEMA_VERSION, ImageRef, Round, Sample, TopicPath, Turn
@@ -309,7 +310,7 @@ def write_shards(
             writer.add(sample, images)
         shards = writer.close()
         release_staging(tmp)
-        _swap_in(tmp, out_dir / "data")
+        swap_in(tmp, out_dir / "data")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -349,17 +350,6 @@ def remove_leftovers(out_dir: Path) -> list[Path]:
             shutil.rmtree(old, ignore_errors=True)
             removed.append(old)
     return removed
-
-
-def _swap_in(new: Path, target: Path) -> None:
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
-        os.replace(target, old)
-    os.replace(new, target)
-    _fsync_dir(target.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 _CARD = """---
