@@ -72,5 +72,9 @@ def test_intersyn_parquet_with_a_repeated_id_is_named(tmp_path: Path) -> None:
     table = pq.read_table(shard)
     doubled = tmp_path / "doubled.parquet"
     pq.write_table(pa.concat_tables([table, table.slice(0, 1)]), doubled)
+    bad = [r for r in open_dataset(doubled).records() if r.sample is None]
+    assert len(bad) == 1 and "duplicate id 's00000'" in str(bad[0].error)
+    with pytest.raises(InputError, match="duplicate id"):
+        list(iter_items(doubled))
     code, out = _run("validate", doubled)
     assert code == 1 and "duplicate id 's00000'" in out
