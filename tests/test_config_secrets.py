@@ -46,6 +46,11 @@ def _write(tmp: Path, role: dict[str, object], base_url: str = "http://127.0.0.1
             "params.extra_headers.Authorization looks like a secret",
         ),
         ({"params": {"stop": ["###", SECRET]}}, "params.stop[1] looks like a secret"),
+        ({"base_url": f"https://me:{SECRET}@api.example/v1"}, "a user:password@ part"),
+        (
+            {"base_urls": ["http://a:8000/v1", f"http://b:8000/v1?api_key={SECRET}"]},
+            "the query parameter 'api_key'",
+        ),
     ],
 )
 def test_keys_in_the_wrong_place_are_refused(

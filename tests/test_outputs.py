@@ -298,3 +298,12 @@ def test_annotate_never_adds_its_tables_to_another_database(dataset: Path, tmp_p
     with pytest.raises(DatasetError, match=r"not an intersyn ratings database|something else"):
         prepare(AnnotationDB(cache_path), dataset, ["alice"], 1)
     assert cache_path.read_bytes() == before
+
+
+def test_bench_report_checks_every_output_before_writing_any(tmp_path: Path) -> None:
+    bench = tmp_path / "bench"
+    (bench / "generators").mkdir(parents=True)
+    (bench / "bench.json").write_text("{}")
+    code, out = _run("report", bench, "--out", bench / "generators")
+    assert code != 0 and "lies inside the input" in out
+    assert sorted(p.name for p in (bench / "generators").iterdir()) == []

@@ -74,6 +74,23 @@ def looks_like_key(value: str) -> bool:
     )
 
 
+def _url_secret(url: str) -> str | None:
+    """What in ``url`` is a credential (``user:password@``, ``?api_key=…``), else None."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return None
+    if password or (parts.username and looks_like_key(parts.username)):
+        return "a user:password@ part"
+    for name, value in parse_qsl(parts.query):
+        if _SECRET_FIELD.match(name.lower().replace("-", "_")) or looks_like_key(value):
+            return f"the query parameter {name!r}"
+    return None
+
+
 def _secret_in(value: Any, path: str) -> str | None:
     """The path of the first secret-looking field or value inside ``params``, else None."""
     if isinstance(value, dict):
@@ -148,6 +165,13 @@ class RoleConfig(_Cfg):
                 raise ValueError(
                     "api_key_env is not an environment variable name (letters, digits and _, "
                     f"not starting with a digit); {_WHERE_KEYS_GO}"
+                )
+        urls = [data.get("base_url"), *(data.get("base_urls") or [])]
+        for url in urls:
+            if isinstance(url, str) and _url_secret(url):
+                raise ValueError(
+                    f"a base_url carries a credential ({_url_secret(url)}), and base URLs are "
+                    f"saved in run.json and logs: {_WHERE_KEYS_GO}"
                 )
         found = _secret_in(data.get("params"), "params")
         if found:
