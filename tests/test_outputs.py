@@ -307,3 +307,14 @@ def test_bench_report_checks_every_output_before_writing_any(tmp_path: Path) -> 
     code, out = _run("report", bench, "--out", bench / "generators")
     assert code != 0 and "lies inside the input" in out
     assert sorted(p.name for p in (bench / "generators").iterdir()) == []
+
+
+def test_a_failed_view_or_report_leaves_no_folder_behind(tmp_path: Path) -> None:
+    code, out = _run("view", tmp_path / "nowhere", "--out", tmp_path / "site")
+    assert code != 0 and "no such file" in out and not (tmp_path / "site").exists()
+    run = tmp_path / "run"
+    make_run(run, 1)
+    empty = tmp_path / "empty-judged"
+    empty.mkdir()
+    code, out = _run("report", run, "--judgements", empty, "--out", tmp_path / "rep")
+    assert code != 0 and "no judgements" in out and not (tmp_path / "rep").exists()

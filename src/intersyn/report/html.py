@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from intersyn.data.outputs import claim_folder
+from intersyn.data.outputs import check_folder_output, claim_folder
 from intersyn.errors import InputError
 from intersyn.report import plots
 from intersyn.report.images import ImageSink, SiteImage
@@ -198,10 +198,11 @@ def build_report(
     report, and never an input or inside one (:func:`intersyn.data.outputs.claim_folder`).
     """
     judged_from = judgements_path if isinstance(judgements_path, str | Path) else None
-    out = claim_folder(out_dir, "report", inputs=[dataset_path, judged_from])
+    check_folder_output(out_dir, "report", inputs=[dataset_path, judged_from])
     judgements = load_judgement_list(judgements_path)
     if not judgements:
         raise InputError(f"{judgements_path}: no judgements to report; run `intersyn judge` first")
+    out = claim_folder(out_dir, "report", inputs=[dataset_path, judged_from])
     topics = None
     if dataset_path is not None:  # topics for the per-domain breakdown, streamed
         topics = {s.id: s.topic for s in open_samples(dataset_path).samples(on_error="skip")}

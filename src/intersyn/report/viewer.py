@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from intersyn.data.dataset import Dataset
-from intersyn.data.outputs import claim_folder
+from intersyn.data.outputs import check_folder_output, claim_folder
 from intersyn.errors import InputError
 from intersyn.judge.store import JudgementIndex
 from intersyn.report.diff import side_by_side
@@ -330,8 +330,9 @@ def build_site(
     PosixPath('site/index.html')
     """
     inputs = [dataset_path, judgements if isinstance(judgements, str | Path) else None]
-    out = claim_folder(out_dir, "view", inputs=inputs, clean=clean, owned=SITE_ENTRIES)
+    check_folder_output(out_dir, "view", inputs=inputs)  # refused before anything is read
     dataset = open_samples(dataset_path)
+    out = claim_folder(out_dir, "view", inputs=inputs, clean=clean, owned=SITE_ENTRIES)
     builder = SiteBuilder(out, dataset, iter_judgement_arg(judgements))
     try:
         skip = None if on_skip is None else lambda rec: on_skip(f"{rec.where}: {rec.error}")
