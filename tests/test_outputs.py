@@ -317,4 +317,4 @@ def test_a_failed_view_or_report_leaves_no_folder_behind(tmp_path: Path) -> None
     empty = tmp_path / "empty-judged"
     empty.mkdir()
     code, out = _run("report", run, "--judgements", empty, "--out", tmp_path / "rep")
-    assert code != 0 and "no judgements" in out and not (tmp_path / "rep").exists()
+    assert code != 0 and "no judgement set" in out and not (tmp_path / "rep").exists()
