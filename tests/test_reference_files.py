@@ -277,9 +277,11 @@ def test_topics_place_groups_200_topics_and_records_what_it_could_not_place(
 
     # Inputs are sacred; an existing --out needs --overwrite.
     res = CliRunner().invoke(cli, args)
-    assert res.exit_code == 2 and "exists; choose another --out or pass --overwrite" in res.output
+    assert res.exit_code == 1 and "already exists; choose another file or pass --overwrite" in (
+        res.output
+    )
     res = CliRunner().invoke(cli, [*args[:-1], str(listed), "--overwrite"])
-    assert res.exit_code == 2 and "is one of the inputs" in res.output
+    assert res.exit_code == 1 and "never writes over" in res.output
     assert json.loads(listed.read_text()) == topics
 
 
@@ -595,3 +597,20 @@ def test_judge_with_a_prompt_file_reads_the_bracketed_reply(tmp_path: Path) -> N
     assert all(j.status == "ok" and j.its == 2 for j in js.judgements)
     res = CliRunner().invoke(cli, ["judge", "--prompt-file", str(tmp_path / "nope.j2"), *args[1:]])
     assert res.exit_code == 1 and "prompt file not found" in res.output
+
+
+def test_import_scores_and_leaderboard_sets_never_write_into_their_inputs(tmp_path: Path) -> None:
+    answers = _answers(tmp_path / "in")
+    scores = _scores(tmp_path / "s.jsonl", answers)
+    before = sorted(p.name for p in (tmp_path / "in").iterdir())
+    res = _import(str(scores), "--dataset", str(answers), "--out", str(answers))
+    assert res.exit_code == 1 and "never writes over" in res.output
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == before
+    assert (
+        _import(str(scores), "--dataset", str(answers), "--out", str(tmp_path / "j")).exit_code == 0
+    )
+    inside = tmp_path / "j" / "lb"
+    res = CliRunner().invoke(
+        cli, ["leaderboard", "--set", f"a={tmp_path / 'j'}", "--out", str(inside)]
+    )
+    assert res.exit_code == 1 and "never writes over" in res.output and not inside.exists()

@@ -52,10 +52,10 @@ def test_answer_caption_paths() -> None:
         "Owls hunt at night.",
         "an owl",
     )
-    # cut off by a token limit after the caption: the caption is whole, the answer kept
+    # cut off by a token limit: no field is taken from a reply that did not parse whole
     cut = '{"caption": "An owl on a branch", "answer": "Owls are birds of prey that'
-    assert parse.answer_caption(cut) == ("Owls are birds of prey that", "An owl on a branch")
-    for bad in ("just prose", '{"answer": "x", "caption": ""}', '{"answer": "Owls are'):
+    bad_replies = ("just prose", '{"answer": "x", "caption": ""}', '{"answer": "Owls are', cut)
+    for bad in (*bad_replies, 'Answer: {"answer": "Owls are\nCaption: an owl'):
         with pytest.raises(ParseError):
             parse.answer_caption(bad)
 
@@ -65,6 +65,12 @@ def test_field_text() -> None:
     assert parse.field_text('Question: "Why do owls hoot?"', "question") == "Why do owls hoot?"
     with pytest.raises(ParseError):
         parse.field_text('{"other": 1}', "question")
+    # a cut or malformed JSON reply is never stored as the question (issue 11, item 4)
+    for cut in ('{"question": "question: full text pict', '```json\n{"question": "Why do', "{'q"):
+        with pytest.raises(ParseError, match=r"cut or malformed|raw"):
+            parse.field_text(cut, "question", ("q",))
+    with pytest.raises(ParseError, match="raw"):  # a whole reply nested inside the field
+        parse.field_text('{"question": "{\\"question\\": \\"Why?\\"}"}', "question")
 
 
 def test_refusals_and_limits() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +36,79 @@ BackendName = Literal[
 
 
 class _Cfg(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # An error never echoes the value it refused: it may be a key typed in the wrong place.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+#: An environment variable's name (what ``api_key_env`` holds).
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: How the usual API keys and tokens begin (OpenAI, Hugging Face, Groq, xAI, GitHub, GitLab,
+#: Google, Anthropic, Stripe-style, bearer headers).
+_KEY_PREFIXES = (
+    "sk-", "sk_", "hf_", "gsk_", "xai-", "ghp_", "gho_", "github_pat_", "glpat-", "AIza",
+    "pk_", "rk_", "ya29.",
+)  # fmt: skip
+#: Field names under ``params`` that carry a secret (compared case-insensitively, - = _).
+_SECRET_FIELD = re.compile(
+    r"^(x_)?(api_?key|key|token|access_?token|auth_?token|bearer|secret|client_?secret|"
+    r"password|passwd|authorization|credentials?|(openai|hf|hugging_?face)_\w*(key|token))$"
+)
+_WHERE_KEYS_GO = (
+    "put the key in an environment variable (export MY_KEY=...) and name that variable in "
+    "the role (api_key_env: MY_KEY); a key never goes in a config, which is copied into "
+    "run.json and logs"
+)
+
+
+def looks_like_key(value: str) -> bool:
+    """True for a string that looks like an API key or token rather than a name."""
+    s = value.strip()
+    if s.startswith(_KEY_PREFIXES) or s.lower().startswith(("bearer ", "basic ")):
+        return True
+    # A long unbroken run of mixed letters and digits: a token, not a variable name.
+    return (
+        len(s) >= 32
+        and re.fullmatch(r"[A-Za-z0-9_\-.=+/]+", s) is not None
+        and any(c.isdigit() for c in s)
+        and any(c.islower() for c in s)
+    )
+
+
+def _url_secret(url: str) -> str | None:
+    """What in ``url`` is a credential (``user:password@``, ``?api_key=…``), else None."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return None
+    if password or (parts.username and looks_like_key(parts.username)):
+        return "a user:password@ part"
+    for name, value in parse_qsl(parts.query):
+        if _SECRET_FIELD.match(name.lower().replace("-", "_")) or looks_like_key(value):
+            return f"the query parameter {name!r}"
+    return None
+
+
+def _secret_in(value: Any, path: str) -> str | None:
+    """The path of the first secret-looking field or value inside ``params``, else None."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            where = f"{path}.{k}"
+            if _SECRET_FIELD.match(str(k).lower().replace("-", "_")):
+                return where
+            found = _secret_in(v, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _secret_in(v, f"{path}[{i}]")
+            if found:
+                return found
+    elif isinstance(value, str) and looks_like_key(value):
+        return path
+    return None
 
 
 class Limits(_Cfg):
@@ -77,6 +150,34 @@ class RoleConfig(_Cfg):
             raise ValueError(
                 "api keys are never written in configs: set api_key_env to the NAME of an "
                 "environment variable that holds the key"
+            )
+        if not isinstance(data, dict):
+            return data
+        env = data.get("api_key_env")
+        if isinstance(env, str):
+            if looks_like_key(env):
+                raise ValueError(
+                    "api_key_env holds what looks like the key itself, where the NAME of an "
+                    f"environment variable belongs: {_WHERE_KEYS_GO}. Nothing was written; "
+                    "rotate that key if the file was shared"
+                )
+            if not _ENV_NAME.match(env):
+                raise ValueError(
+                    "api_key_env is not an environment variable name (letters, digits and _, "
+                    f"not starting with a digit); {_WHERE_KEYS_GO}"
+                )
+        urls = [data.get("base_url"), *(data.get("base_urls") or [])]
+        for url in urls:
+            if isinstance(url, str) and _url_secret(url):
+                raise ValueError(
+                    f"a base_url carries a credential ({_url_secret(url)}), and base URLs are "
+                    f"saved in run.json and logs: {_WHERE_KEYS_GO}"
+                )
+        found = _secret_in(data.get("params"), "params")
+        if found:
+            raise ValueError(
+                f"{found} looks like a secret (a key, token or password), and params are sent "
+                f"in every request body and saved in run.json: {_WHERE_KEYS_GO}"
             )
         return data
 

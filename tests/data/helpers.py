@@ -102,3 +102,33 @@ def write_hub_with_datasets(path: Path, rows: list[dict[str, Any]]) -> None:
     for i in range(1, 6):
         feats[f"image{i}"] = datasets.Image()
     datasets.Dataset.from_list(rows, features=datasets.Features(feats)).to_parquet(str(path))
+
+
+def big_png(width: int, height: int) -> bytes:
+    """A well-formed 1-bit greyscale PNG of ``width`` x ``height`` blank pixels, compressed to
+    a few hundred KB at most (a "decompression bomb": tiny file, huge decoded image)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed bits
+    comp = zlib.compressobj(9)
+    parts, rows_per_step = [], max(1, (1 << 20) // len(row))
+    for start in range(0, height, rows_per_step):
+        parts.append(comp.compress(row * min(rows_per_step, height - start)))
+    parts.append(comp.flush())
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", b"".join(parts))
+        + chunk(b"IEND", b"")
+    )
+
+
+def truncated(data: bytes) -> bytes:
+    """``data`` cut in half: a file whose header reads but whose pixels stop short."""
+    return data[: len(data) // 2]

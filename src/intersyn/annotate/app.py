@@ -76,7 +76,7 @@ MAX_COMMENT = 2000
 MAX_BODY = 64 * 1024
 MAX_POSITION = 10**9
 COOKIE_DAYS = 30
-_SCORE = re.compile(r"^[0-5]$")
+_SCORE = re.compile(r"[0-5]")
 
 CSP = (
     "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; "
@@ -125,7 +125,7 @@ def _score_value(dim: str, value: Any, *, json_body: bool) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
             raise SubmissionError(f"{dim.upper()} must be an integer 0-5, got {value!r}")
         return value
-    if not isinstance(value, str) or not _SCORE.match(value):
+    if not isinstance(value, str) or not _SCORE.fullmatch(value):  # "1\n" is not 1
         shown = value if isinstance(value, str) else type(value).__name__
         raise SubmissionError(f"{dim.upper()} must be an integer 0-5, got {shown!r}")
     return int(value)
@@ -251,6 +251,9 @@ class RatingApp:
         return response
 
     async def logout(self, request: Request) -> Response:
+        # Another site must not sign a person out (a cross-site form post): same origin only.
+        if not same_origin(request):
+            raise HTTPException(403, "Refused: this request came from another site.")
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response

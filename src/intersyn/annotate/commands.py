@@ -13,9 +13,12 @@ import click
 
 from intersyn.annotate.db import ADMIN, AnnotationDB
 from intersyn.annotate.prepare import Links, prepare, ready_db, rotate_links
+from intersyn.data.outputs import check_file_output, guard_output
 from intersyn.errors import InputError
 
 DEFAULT_PORT = 8765
+#: The database's meta key holding the address `annotate serve` last served on.
+BASE_URL_KEY = "base_url"
 
 
 @click.group()
@@ -101,6 +104,7 @@ def _print_links(links: Links, base_url: str, out: Path | None) -> None:
     default=None,
     help="Also write newly issued links as JSON to this file (mode 600).",
 )
+@click.option("--overwrite", is_flag=True, help="Replace the --links-out file if it exists.")
 def serve(
     input_path: Path | None,
     db_path: Path,
@@ -113,6 +117,7 @@ def serve(
     allowed_hosts: tuple[str, ...],
     rubric: Path | None,
     links_out: Path | None,
+    overwrite: bool,
 ) -> None:
     """Serve the rating app for INPUT (a dataset or run directory) on HOST:PORT.
 
@@ -125,8 +130,14 @@ def serve(
 
     _check_port_free(host, port)
     db = AnnotationDB(db_path)
+    if links_out is not None:
+        guard_output(links_out, [db_path, input_path], flag="--links-out")
+        if not db.is_ready():  # links are issued (and the file written) on the first run only
+            check_file_output(links_out, overwrite=overwrite, flag="--links-out")
     links = prepare(db, input_path, _names(annotators), overlap, limit=limit)
     base = base_url or _base_url(host, port)
+    with db.write() as conn:  # `annotate links` prints links for this address, not 8765
+        db.set_meta(conn, **{BASE_URL_KEY: base})
     if links is not None:
         _print_links(links, base, links_out)
     else:
@@ -158,21 +169,36 @@ def serve(
     default=None,
     help="Also issue a new admin link (default: yes unless --annotator is given).",
 )
-@click.option("--base-url", default=f"http://127.0.0.1:{DEFAULT_PORT}", show_default=True)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Address printed in links (default: the address `annotate serve` last served on, "
+    f"else http://127.0.0.1:{DEFAULT_PORT}).",
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=None,
     help="Also write the links as JSON to this file (mode 600).",
 )
+@click.option("--overwrite", is_flag=True, help="Replace the --out file if it exists.")
 def links(
-    db_path: Path, names: tuple[str, ...], with_admin: bool | None, base_url: str, out: Path | None
+    db_path: Path,
+    names: tuple[str, ...],
+    with_admin: bool | None,
+    base_url: str | None,
+    out: Path | None,
+    overwrite: bool,
 ) -> None:
     """Issue new personal links (tokens are stored hashed, so old links cannot be shown again).
 
     The old links of those people stop working at once, even while the server runs.
     """
+    if out is not None:
+        check_file_output(out, [db_path], overwrite=overwrite)
     db = ready_db(db_path)
+    if base_url is None:
+        base_url = db.meta().get(BASE_URL_KEY) or _base_url("127.0.0.1", DEFAULT_PORT)
     admin = (not names) if with_admin is None else with_admin
     issued = rotate_links(db, list(names) or None, admin=admin)
     _print_links(issued, base_url, out)
@@ -242,16 +268,27 @@ def status(db_path: Path, as_json: bool) -> None:
     default=None,
     help="Also write every submit ever made (the edit history) as JSON lines.",
 )
+@click.option("--overwrite", is_flag=True, help="Replace output files that exist (never --db).")
 def export(
     db_path: Path,
     out: Path,
     fmt: str | None,
     flags_out: Path | None,
     history_out: Path | None,
+    overwrite: bool,
 ) -> None:
     """Export the current ratings, ready for `intersyn agree` and judge training."""
     from intersyn.annotate.export import export_ratings, write_jsonl
 
+    targets = {"--out": out, "--flags": flags_out, "--history": history_out}
+    seen: dict[Path, str] = {}
+    for flag, target in targets.items():
+        if target is None:
+            continue
+        check_file_output(target, [db_path], overwrite=overwrite, flag=flag)
+        other = seen.setdefault(target.resolve(), flag)
+        if other != flag:
+            raise InputError(f"{other} and {flag} name the same file {target}; give each its own")
     db = ready_db(db_path)
     with _writing(out):
         n = export_ratings(db, out, fmt=fmt)

@@ -290,6 +290,18 @@ class AnnotationDB:
         """Create the tables (idempotent) and switch the file to WAL mode."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.connect() as conn:
+            try:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            except sqlite3.DatabaseError as e:
+                raise DatasetError(
+                    f"{self.path} is not an intersyn ratings database ({e}); pass another --db"
+                ) from e
+            if tables and "meta" not in tables:  # someone else's database: never add to it
+                raise DatasetError(
+                    f"{self.path} is a SQLite database of something else (tables: "
+                    f"{', '.join(sorted(tables)[:5])}); pass a new file or a ratings database "
+                    "as --db. Nothing was changed."
+                )
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise DatasetError(

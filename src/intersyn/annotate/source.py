@@ -22,6 +22,7 @@ from pathlib import Path
 from intersyn.annotate.db import NewItem
 from intersyn.data.dataset import open_dataset
 from intersyn.data.formats import ImportedSample, Problem, answers
+from intersyn.data.images import decode_image
 from intersyn.errors import InputError
 
 
@@ -84,13 +85,16 @@ def _dataset_items(path: Path, limit: int | None) -> Iterator[NewItem]:
     for sample in islice(ds.samples(), limit):
         for pos, turn in enumerate(sample.turns):
             ref = turn.image
+            image = ds.image_bytes(sample, pos)
+            if image is not None:  # annotators' browsers get only decodable images
+                decode_image(image, f"sample {sample.id}, turn {pos}")
             yield NewItem(
                 sample_id=sample.id,
                 turn=turn.index,
                 question=turn.question,
                 answer=turn.answer,
                 caption=turn.caption,
-                image=ds.image_bytes(sample, pos),
+                image=image,
                 preview=bool(ref.preview) if ref is not None else False,
                 topic=str(sample.topic),
             )

@@ -19,7 +19,8 @@ _FORMAT_HELP = "\n      ".join(f"{name}: {desc}" for name, (_, desc) in FORMATS.
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def stats(dataset: Path, as_json: bool) -> None:
-    """Statistics of DATASET: samples, turns, topic coverage, word lengths, images, failures.
+    """Statistics of DATASET: samples, turns, topic coverage, word lengths, images (the 10
+    most common image sizes), failures.
 
     DATASET is a run directory, a finalised dataset (data/*.parquet) or a Hub-layout Parquet.
 
@@ -47,7 +48,14 @@ def stats(dataset: Path, as_json: bool) -> None:
 @click.option(
     "--max-problems", default=200, show_default=True, help="How many problems to list (all count)."
 )
-def validate(dataset: Path, as_json: bool, no_images: bool, max_problems: int) -> None:
+@click.option(
+    "--image-root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder an answers JSONL's image paths are relative to (default: its folder).",
+)
+def validate(
+    dataset: Path, as_json: bool, no_images: bool, max_problems: int, image_root: Path | None
+) -> None:
     """Check DATASET: schema, unique ids, decodable images, missing files, unsafe paths.
 
     Each problem is printed with its sample id and what is wrong; the exit status is 1
@@ -56,10 +64,13 @@ def validate(dataset: Path, as_json: bool, no_images: bool, max_problems: int) -
     \b
     Example:
       intersyn validate examples/data
+      intersyn validate answers.jsonl --image-root answers_images/
     """
     from intersyn.data.validate import validate_dataset
 
-    report = validate_dataset(dataset, check_images=not no_images, limit=max_problems)
+    report = validate_dataset(
+        dataset, check_images=not no_images, limit=max_problems, image_root=image_root
+    )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:

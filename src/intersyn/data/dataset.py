@@ -32,7 +32,7 @@ import json
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,22 +96,31 @@ class Dataset(ABC):
     def __init__(self, root: Path) -> None:
         #: The folder image paths are relative to.
         self.root = Path(root)
+        #: What was opened (a folder, a .parquet or .jsonl file): what to name the dataset by.
+        self.path = self.root
 
     @abstractmethod
     def records(self) -> Iterator[Record]:
         """Every sample with where it came from, and every record that is not a sample."""
 
-    def samples(self, *, on_error: str = "stop") -> Iterator[Sample]:
+    def samples(
+        self, *, on_error: str = "stop", on_skip: Callable[[Record], None] | None = None
+    ) -> Iterator[Sample]:
         """Every sample, streaming. A bad record raises InputError naming where it is
-        (``on_error="skip"`` passes over it; :meth:`records` lists them all)."""
+        (``on_error="skip"`` passes over it and hands it to ``on_skip``, so a caller can say
+        what it left out; :meth:`records` lists them all)."""
         for rec in self.records():
             if rec.sample is not None:
                 yield rec.sample
-            elif not rec.warning and on_error != "skip":
+            elif rec.warning:
+                continue
+            elif on_error != "skip":
                 raise InputError(
                     f"{rec.where}: {rec.error}. Fix or remove the record, or skip bad records "
                     "(--on-error skip); `intersyn validate` lists every problem."
                 )
+            elif on_skip is not None:
+                on_skip(rec)
 
     @abstractmethod
     def __len__(self) -> int:
@@ -302,6 +311,9 @@ class _ParquetDataset(Dataset):
         """For each row of a row group: (id, [(image path, bytes) per turn])."""
 
     def records(self) -> Iterator[Record]:
+        """Rows in file order; a repeated id is a bad record naming the row of its first
+        appearance (the first row is kept), as for run directories and answers JSONL."""
+        seen: dict[str, str] = {}
         for f, g in self._groups():
             with self._lock:
                 table = self._meta[f].read_row_group(g, columns=self._text_columns(f))
@@ -313,6 +325,14 @@ class _ParquetDataset(Dataset):
                 where = f"{self.files[f]}: row {first + n}"
                 if isinstance(row.get("id"), str):
                     where += f" (sample {row['id']})"
+                sid = row.get("id")
+                if isinstance(sid, str) and sid in seen:
+                    yield Record(
+                        where, None, f"duplicate id {sid!r} (first at {seen[sid]}; first kept)"
+                    )
+                    continue
+                if isinstance(sid, str):
+                    seen[sid] = f"row {first + n} of {self.files[f].name}"
                 try:
                     yield Record(where, self._build(row, where))
                 except ValidationError as e:
@@ -324,11 +344,11 @@ class _ParquetDataset(Dataset):
         if self._cached == (f, g):
             return
         self._by_id, self._by_path = {}, {}
-        for sid, images in self._images_of(f, g):
-            self._by_id[sid] = [b for _, b in images]
+        for sid, images in self._images_of(f, g):  # a repeated id: the first row's images
+            self._by_id.setdefault(sid, [b for _, b in images])
             for path, data in images:
                 if data is not None:
-                    self._by_path[path] = data
+                    self._by_path.setdefault(path, data)
         self._cached = (f, g)
 
     def image_bytes(self, sample: Sample, turn_index: int) -> bytes | None:
@@ -684,6 +704,12 @@ def open_dataset(path: str | Path, *, image_root: str | Path | None = None) -> D
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file or directory")
+    ds = _open(p, image_root)
+    ds.path = p
+    return ds
+
+
+def _open(p: Path, image_root: str | Path | None) -> Dataset:
     if p.is_dir() and ((p / "samples").is_dir() or (p / "run.json").is_file()):
         return RunDataset(p)
     from intersyn.data.formats.answers import AnswersDataset, answers_file

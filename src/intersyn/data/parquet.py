@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +34,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from intersyn.data.journal import _fsync_dir, atomic_write_text
+from intersyn.data.outputs import (
+    guard_output,
+    release_staging,
+    remove_stale_staging,
+    staging_folder,
+    swap_in,
+)
 from intersyn.errors import DatasetError, InputError
 from intersyn.schema import SCHEMA_VERSION, ImageRef, Round, Sample, TopicPath, Turn
 
@@ -293,13 +301,16 @@ def write_shards(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".data.tmp-{secrets.token_hex(4)}"
+    _check_data_folder(out_dir / "data")
+    remove_leftovers(out_dir)
+    tmp = staging_folder(out_dir / f".data.tmp-{secrets.token_hex(4)}")
     try:
         writer = ShardWriter(tmp, max_shard_bytes)
         for sample, images in items:
             writer.add(sample, images)
         shards = writer.close()
-        _swap_in(tmp, out_dir / "data")
+        release_staging(tmp)
+        swap_in(tmp, out_dir / "data")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -307,15 +318,38 @@ def write_shards(
     return [out_dir / "data" / p.name for p in shards]
 
 
-def _swap_in(new: Path, target: Path) -> None:
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
-        os.replace(target, old)
-    os.replace(new, target)
-    _fsync_dir(target.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+_SHARD = re.compile(r"^train-\d{5}-of-\d{5}\.parquet$")
+
+
+def _ours(folder: Path) -> bool:
+    """True when ``folder`` holds nothing but shards this module writes."""
+    return all(_SHARD.match(p.name) and p.is_file() for p in folder.iterdir())
+
+
+def _check_data_folder(data: Path) -> None:
+    """Refuse to replace a ``data/`` that holds files finalize did not write."""
+    if not data.exists():
+        return
+    if not data.is_dir() or not _ours(data):
+        others = [] if not data.is_dir() else [p.name for p in data.iterdir()]
+        shown = ", ".join(sorted(n for n in others if not _SHARD.match(n))[:5])
+        raise DatasetError(
+            f"{data} holds files intersyn did not write ({shown or 'it is not a folder'}); "
+            "finalize replaces data/ as a whole, so move them elsewhere or finalize into "
+            "another --out. Nothing was changed."
+        )
+
+
+def remove_leftovers(out_dir: Path) -> list[Path]:
+    """Remove what a finalize killed mid-way left in ``out_dir``: its temporary folders (their
+    marker names a process of this host that is gone) and an old ``data/`` renamed aside just
+    before the swap (nothing but our shards). Anything else is left alone."""
+    removed = remove_stale_staging(out_dir, ".data.tmp-*")
+    for old in sorted(out_dir.glob(".data.old-*")):
+        if old.is_dir() and not old.is_symlink() and _ours(old):
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old)
+    return removed
 
 
 _CARD = """---
@@ -362,6 +396,8 @@ def finalize(
 
     run = RunDataset(Path(run_dir))
     target = Path(out_dir) if out_dir is not None else run.root
+    if target.resolve() != run.root.resolve():
+        guard_output(target, [run.root])
     skipped: list[str] = []
 
     def items() -> Iterator[tuple[Sample, list[bytes | None]]]:

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from intersyn.data.dataset import Dataset
-from intersyn.data.store import image_size
+from intersyn.data.images import decode_image
 from intersyn.errors import InputError
 
 TOP = 10
@@ -99,7 +99,7 @@ def compute_stats(ds: Dataset) -> dict[str, Any]:
             if w is None or h is None:
                 try:
                     data = ds.image_bytes(s, i)
-                    w, h = image_size(data) if data else (None, None)
+                    w, h = decode_image(data).size if data else (None, None)
                 except (InputError, OSError):
                     images["unreadable"] += 1
                     continue
@@ -107,7 +107,7 @@ def compute_stats(ds: Dataset) -> dict[str, Any]:
     failures = ds.failures()
     reasons = Counter(str(f.get("error", "")).split("\n")[0][:120] for f in failures.values())
     out: dict[str, Any] = {
-        "dataset": str(ds.root),
+        "dataset": str(ds.path),
         "kind": ds.kind,
         "samples": samples,
         "bad_records": bad_records,
@@ -124,7 +124,7 @@ def compute_stats(ds: Dataset) -> dict[str, Any]:
             "top_topics": dict(topics.most_common(TOP)),
         },
         "words": {k: _distribution(v) for k, v in words.items()},
-        "images": {**images, "sizes": dict(sizes.most_common(TOP))},
+        "images": {**images, "sizes": dict(sizes.most_common(TOP)), "sizes_top": TOP},
         "failures": {"count": len(failures), "top_reasons": dict(reasons.most_common(5))},
     }
     shipped = _hierarchy_size()
@@ -155,7 +155,9 @@ def render_stats(stats: dict[str, Any]) -> Any:
         f"{img['present']} present, {img['absent']} absent, {img['preview']} preview"
         + (f", {img['unreadable']} unreadable" if img["unreadable"] else ""),
     )
-    head.add_row("image sizes", ", ".join(f"{k}: {v}" for k, v in img["sizes"].items()) or "-")
+    head.add_row(
+        f"image sizes (top {TOP})", ", ".join(f"{k}: {v}" for k, v in img["sizes"].items()) or "-"
+    )
     head.add_row("failed samples", str(stats["failures"]["count"]))
     if stats["bad_records"]:
         head.add_row("unreadable records", f"{stats['bad_records']} (run `intersyn validate`)")

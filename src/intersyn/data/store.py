@@ -19,14 +19,14 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from intersyn.data.images import decode_image, image_header
 from intersyn.data.journal import Journal, atomic_write_bytes
-from intersyn.errors import DatasetError, InputError, UnsafePathError
+from intersyn.errors import DatasetError, UnsafePathError
 from intersyn.schema import ImageRef, Sample
 
 
@@ -56,27 +56,15 @@ def safe_join(root: Path, relative: str) -> Path:
 
 
 def image_size(data: bytes) -> tuple[int, int]:
-    """Width and height of an encoded image (reads the header only)."""
-    w, h, _ = image_info(data)
-    return w, h
-
-
-_EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
+    """Width and height of an encoded image (header only, within the pixel limit)."""
+    return image_header(data).size
 
 
 def image_info(data: bytes, *, where: str = "image") -> tuple[int, int, str]:
-    """(width, height, file extension) of encoded image bytes; InputError if not an image."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            w, h = im.size
-            fmt = im.format or "PNG"
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise InputError(
-            f"{where}: the bytes are not a readable image ({e}); re-create or remove the image"
-        ) from e
-    return w, h, _EXT.get(fmt, fmt.lower())
+    """(width, height, file extension) of a decodable image
+    (:func:`intersyn.data.images.decode_image`); an InputError says why it is not one."""
+    info = decode_image(data, where)
+    return info.width, info.height, info.ext
 
 
 def _safe_name(name: str) -> str:
@@ -102,7 +90,15 @@ class RunStore:
         p = self.root / "run.json"
         if not p.exists():
             return {}
-        return dict(json.loads(p.read_text(encoding="utf-8")))
+        try:
+            meta = json.loads(p.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+            raise DatasetError(
+                f"{p}: not readable JSON ({e}); restore it from a backup, or choose another --out"
+            ) from None
+        if not isinstance(meta, dict):
+            raise DatasetError(f"{p}: not a run.json (a JSON {type(meta).__name__})")
+        return meta
 
     # -- writing ----------------------------------------------------------------------------
     def image_path(self, sample_id: str, name: str, ext: str = "png") -> str:

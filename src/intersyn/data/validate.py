@@ -1,5 +1,6 @@
-"""Check a dataset: schema, unique ids, turn order, decodable images, missing files, paths
-that escape the root. Every problem names the sample (or file and line) and what is wrong.
+"""Check a dataset: schema, unique ids, turn order, text that is a raw or cut model reply,
+decodable images, missing files, paths that escape the root. Every problem names the sample
+(or file and line) and what is wrong.
 
 Example::
 
@@ -12,15 +13,16 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from intersyn.data.dataset import Dataset, RunDataset, open_dataset
+from intersyn.data.images import ImageProblem, decode_image
 from intersyn.errors import InputError
 from intersyn.schema import ImageRef, Sample
+from intersyn.textcheck import raw_reply_problem
 
 
 @dataclass
@@ -80,12 +82,18 @@ class ValidationReport:
 
 
 def validate_dataset(
-    path: str | Path | Dataset, *, check_images: bool = True, limit: int | None = None
+    path: str | Path | Dataset,
+    *,
+    check_images: bool = True,
+    limit: int | None = None,
+    image_root: str | Path | None = None,
 ) -> ValidationReport:
-    """Validate a dataset; ``limit`` caps how many problems are kept (all are counted)."""
+    """Validate a dataset; ``limit`` caps how many problems are kept (all are counted).
+    ``image_root``: the folder an answers JSONL's image paths are relative to (as for
+    ``import`` and ``judge``; default: the file's folder)."""
     report = ValidationReport(str(path.root if isinstance(path, Dataset) else path))
     try:
-        ds = path if isinstance(path, Dataset) else open_dataset(path)
+        ds = path if isinstance(path, Dataset) else open_dataset(path, image_root=image_root)
     except InputError as e:
         report.add(Issue(str(path), str(e)), limit)
         return report
@@ -118,6 +126,15 @@ def _check_sample(ds: Dataset, s: Sample, where: str, check_images: bool) -> Ite
             yield Issue(where, f"turn {n}: the question is empty", s.id)
         if not t.answer.strip():
             yield Issue(where, f"turn {n}: the answer text is empty", s.id, "warning")
+        for name in ("question", "answer", "caption"):
+            raw = raw_reply_problem(getattr(t, name))
+            if raw is not None:  # a model reply stored instead of parsed: bad data, not text
+                yield Issue(
+                    where,
+                    f"turn {n}: the {name} {raw}; a raw or cut model reply is not text "
+                    "(regenerate the sample, or fix or drop it)",
+                    s.id,
+                )
         if t.image is None:
             yield Issue(where, f"turn {n}: no image", s.id, "warning")
         elif check_images:
@@ -145,14 +162,10 @@ def _strip(message: str, sid: str, n: int) -> str:
 
 
 def _check_image(data: bytes, ref: ImageRef) -> Iterator[str]:
-    from PIL import Image
-
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            size = im.size
-            im.load()  # decodes every pixel: a truncated file fails here
-    except Exception as e:  # PIL raises many kinds for damaged data
-        yield f"cannot be decoded ({type(e).__name__}: {e})"
+        size = decode_image(data, "the image").size  # every pixel, within the pixel limit
+    except ImageProblem as e:
+        yield str(e).removeprefix("the image: ")
         return
     if ref.sha256 and hashlib.sha256(data).hexdigest() != ref.sha256:
         yield "its bytes do not match the recorded sha256 (changed or damaged)"

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from intersyn.data.outputs import check_file_output, check_folder_output, claim_folder, guard_output
 from intersyn.engine.ray_cli import engine_options, engine_overrides
 from intersyn.errors import BudgetExceeded, InputError
 from intersyn.schema import DIMENSIONS
@@ -68,6 +69,7 @@ def judge(
     from intersyn.judge.store import load_set
     from intersyn.judge.summary import summarize
 
+    guard_output(out_dir, [input_path, image_dir, prompt_file])
     overrides = engine_overrides(engine, address, workers)
     if prompt_file is not None:
         from intersyn.judge.prompts import load_prompts
@@ -151,6 +153,7 @@ def judge(
     help="Bootstrap resamples for CIs (0: no CIs).",
 )
 @click.option("--seed", default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace --json / --items files that exist.")
 def summary(
     path: Path,
     dataset: Path | None,
@@ -158,16 +161,23 @@ def summary(
     items_out: Path | None,
     n_boot: int,
     seed: int,
+    overwrite: bool,
 ) -> None:
     """Summarise a judgement set: per dimension mean, variance, 95% CI, n, n unparsed;
     overall; by domain and category; instability when judged k > 1 times.
 
     \b
-      intersyn summary runs/judged --json runs/judged/summary.json
-      intersyn summary runs/judged-k5 --items runs/judged-k5/items.csv
+      intersyn summary runs/judged --json runs/judged-summary.json
+      intersyn summary runs/judged-k5 --items runs/judged-k5-items.csv
     """
     from intersyn.judge.store import load_set
     from intersyn.judge.summary import summarize
+
+    for flag, target in (("--json", json_out), ("--items", items_out)):
+        if target is not None:
+            check_file_output(target, [path, dataset], overwrite=overwrite, flag=flag)
+    if json_out is not None and items_out is not None and json_out.resolve() == items_out.resolve():
+        raise InputError("--json and --items name the same file; give two different files")
 
     js = load_set(path)
     topics: Any = js.topics
@@ -250,6 +260,9 @@ def agree(
     from intersyn.judge.ratings import load_ratings
     from intersyn.judge.store import load_set
 
+    inputs = [*judges, *more_judges, human]
+    if out_dir is not None:
+        check_folder_output(out_dir, "agree", inputs=inputs)
     ratings = load_ratings(human)
     named: dict[str, Any] = {}
     for p in (*judges, *more_judges):
@@ -278,6 +291,7 @@ def agree(
         from intersyn.data.journal import atomic_write_text
         from intersyn.judge.plots import plot_agreement
 
+        claim_folder(out_dir, "agree", inputs=inputs)
         atomic_write_text(out_dir / "agreement.json", json.dumps(result, indent=2))
         paths = plot_agreement(result, out_dir)
         console.print(f"wrote {out_dir / 'agreement.json'}, " + ", ".join(str(p) for p in paths))

@@ -52,10 +52,12 @@ def import_scores(
       intersyn agree --judge runs/j-gpt4o runs/j-ours --human ratings.csv
     """
     from intersyn.data.journal import atomic_write_text
+    from intersyn.data.outputs import guard_output
     from intersyn.judge.reference_scores import import_scores as run
     from intersyn.judge.store import load_set
     from intersyn.judge.summary import summarize
 
+    guard_output(out_dir, [score_file, dataset, image_dir])
     got = run(
         score_file,
         dataset,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from intersyn.data.dataset import NO_IMAGE_GIVEN, Dataset, ImageLoad, open_dataset
 from intersyn.data.formats.answers import AnswersDataset
+from intersyn.data.images import ImageProblem, opened_image
 from intersyn.errors import InputError
 from intersyn.schema import Sample, TopicPath
 
@@ -85,19 +86,14 @@ def checked_image(data: bytes | None, what: str) -> ImageLoad:
     """Verify that ``data`` decodes as an image; a corrupt file becomes "no image" with a reason."""
     if not data:
         return ImageLoad(None, f"image {what} is empty")
-    from PIL import Image
-
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            fmt = im.format
-            if fmt not in ("PNG", "JPEG", "WEBP", "GIF"):
+        with opened_image(data, f"image {what}") as im:  # decodable: as validate says
+            if im.format not in ("PNG", "JPEG", "WEBP", "GIF"):
                 buf = io.BytesIO()
                 im.convert("RGB").save(buf, format="PNG")
                 data = buf.getvalue()
-    except Exception as e:  # PIL raises many kinds for broken files
-        detail = "not a readable image file" if "cannot identify" in str(e) else str(e)
-        return ImageLoad(None, f"image {what} is corrupt ({detail})")
+    except ImageProblem as e:
+        return ImageLoad(None, str(e))
     return ImageLoad(data, None)
 
 

@@ -93,6 +93,31 @@ def paint_key(
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _check_not_foreign(path: Path) -> None:
+    """Refuse a file that exists and is not a response cache (another SQLite database, a
+    dataset): opening it would add a table to it and switch its journal mode."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    hint = "point cache_path (or the command) at a cache.sqlite intersyn wrote; nothing was changed"
+    with open(path, "rb") as f:
+        if f.read(16) != b"SQLite format 3\x00":
+            raise ConfigError(f"{path}: not an intersyn response cache (not SQLite); {hint}")
+    try:
+        ro = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in ro.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            ro.close()
+    except sqlite3.DatabaseError as e:
+        raise ConfigError(f"{path}: not a readable response cache ({e}); {hint}") from None
+    if tables and "responses" not in tables:
+        shown = ", ".join(sorted(tables)[:5])
+        raise ConfigError(
+            f"{path}: a SQLite database of something else (tables: {shown}), not an intersyn "
+            f"response cache; {hint}"
+        )
+
+
 class ResponseCache:
     """SQLite response cache, safe with concurrent readers and writers (threads and processes).
 
@@ -102,6 +127,7 @@ class ResponseCache:
 
     def __init__(self, path: str | Path, *, timeout_s: float = 60.0) -> None:
         self.path = Path(path)
+        _check_not_foreign(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(

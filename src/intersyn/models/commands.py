@@ -204,6 +204,7 @@ def _cache_file(path: str) -> Path:
 @click.option("--rate-truncated", default=0.0, type=float)
 @click.option("--rate-malformed", default=0.0, type=float)
 @click.option("--rate-refusal", default=0.0, type=float)
+@click.option("--rate-bad-json", default=0.0, type=float, help="Replies cut short, said whole.")
 @click.option("--retry-after", default=1.0, show_default=True, type=float)
 @click.option("--no-response-format", is_flag=True, help="Answer 400 to response_format.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the fault draws.")

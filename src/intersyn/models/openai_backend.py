@@ -448,17 +448,16 @@ def _as_png(data: bytes, endpoint: str) -> tuple[bytes, int, int]:
     """Decode an image reply and return it as PNG bytes with its size."""
     import io
 
-    from PIL import Image, UnidentifiedImageError
+    from intersyn.data.images import ImageProblem, opened_image
 
     try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
-    except (UnidentifiedImageError, OSError) as e:
+        with opened_image(data, "the image") as img:  # decodable, within the pixel limit
+            if img.format == "PNG":
+                return data, img.width, img.height
+            buf = io.BytesIO()
+            img.save(buf, format="PNG")
+            return buf.getvalue(), img.width, img.height
+    except ImageProblem as e:
         raise BackendError(
-            f"malformed reply: not an image ({e})", retryable=True, endpoint=endpoint
+            f"malformed reply: not a decodable image ({e})", retryable=True, endpoint=endpoint
         ) from None
-    if img.format == "PNG":
-        return data, img.width, img.height
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue(), img.width, img.height

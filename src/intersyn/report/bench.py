@@ -57,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from intersyn.config import RayConfig, RoleConfig, RunConfig
 from intersyn.data.journal import atomic_write_text, read_jsonl_tolerant
+from intersyn.data.outputs import check_folder_output, claim_folder, guard_output
 from intersyn.data.store import RunStore
 from intersyn.errors import ConfigError, InputError, IntersynError
 from intersyn.models.base import ChatMessage
@@ -667,6 +668,7 @@ def build_leaderboard(bench_dir: str | Path, out_dir: str | Path | None = None) 
             f"{out}: not a benchmark folder (no bench.json); run `intersyn bench` first"
         )
     target = Path(out_dir) if out_dir else out / "leaderboard"
+    claim_folder(target, "leaderboard", inputs=[out / "generators"])
     entries: list[Entry] = []
     for name, _gen_dir, judgements, unanswered in generator_results(out):
         if not judgements:
@@ -688,6 +690,8 @@ def build_bench_report(bench_dir: str | Path, out_dir: str | Path | None = None)
 
     out = Path(bench_dir)
     target = Path(out_dir) if out_dir else out
+    guard_output(target / "reports", [out / "generators"])  # before any report is written
+    check_folder_output(target / "leaderboard", "leaderboard", inputs=[out / "generators"])
     for name, gen_dir, judgements, _unanswered in generator_results(out):
         if judgements:
             build_report(

@@ -20,7 +20,9 @@ from intersyn.errors import InputError
 )
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="site folder")
 @click.option("--title", help="page title")
-@click.option("--clean", is_flag=True, help="empty the site folder first")
+@click.option(
+    "--clean", is_flag=True, help="first remove what an earlier build wrote in the site folder"
+)
 @click.option(
     "--on-error",
     type=click.Choice(["stop", "skip"]),
@@ -39,7 +41,20 @@ def view(
     """
     from intersyn.report.viewer import build_site
 
-    index = build_site(dataset, out, judgements, title=title, clean=clean, on_error=on_error)
+    skipped: list[str] = []
+    index = build_site(
+        dataset,
+        out,
+        judgements,
+        title=title,
+        clean=clean,
+        on_error=on_error,
+        on_skip=skipped.append,
+    )
+    for line in skipped[:20]:
+        click.echo(f"skipped (no page): {line}", err=True)
+    if skipped:
+        click.echo(f"{len(skipped)} record(s) skipped; `intersyn validate` lists them", err=True)
     click.echo(f"viewer: {index}")
 
 

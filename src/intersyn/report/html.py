@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from intersyn.data.outputs import check_folder_output, claim_folder
 from intersyn.errors import InputError
 from intersyn.report import plots
 from intersyn.report.images import ImageSink, SiteImage
@@ -150,10 +151,10 @@ def _examples(
             if sid != sample.id or turn >= len(sample.turns):
                 continue
             try:
-                data = dataset.image_bytes(sample, turn)
-            except (InputError, OSError):
-                data = None
-            found[(sid, turn)] = Example(j, sample, sink.add(data), turn_overall(j))
+                image = sink.add(dataset.image_bytes(sample, turn))
+            except (InputError, OSError):  # missing or not decodable: shown without it
+                image = None
+            found[(sid, turn)] = Example(j, sample, image, turn_overall(j))
     examples = [
         found.get((j.sample_id, j.turn)) or Example(j, None, None, turn_overall(j)) for j in lowest
     ]
@@ -193,13 +194,15 @@ def build_report(
 
     ``dataset_path`` may be None (judgements only: no images, no domain breakdown beyond
     what the judgements carry). ``viewer`` is a relative link to a built viewer site, so
-    each example links to its sample page.
+    each example links to its sample page. ``out_dir`` must be new, empty or an earlier
+    report, and never an input or inside one (:func:`intersyn.data.outputs.claim_folder`).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    judged_from = judgements_path if isinstance(judgements_path, str | Path) else None
+    check_folder_output(out_dir, "report", inputs=[dataset_path, judged_from])
     judgements = load_judgement_list(judgements_path)
     if not judgements:
         raise InputError(f"{judgements_path}: no judgements to report; run `intersyn judge` first")
+    out = claim_folder(out_dir, "report", inputs=[dataset_path, judged_from])
     topics = None
     if dataset_path is not None:  # topics for the per-domain breakdown, streamed
         topics = {s.id: s.topic for s in open_samples(dataset_path).samples(on_error="skip")}

@@ -8,12 +8,10 @@ rebuild skips what is already there.
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
+from intersyn.data.images import ImageProblem, image_header, thumbnail_jpeg
 from intersyn.report.render import write_file
 
 THUMB_SIZE = (192, 192)
@@ -56,21 +54,25 @@ class ImageSink:
         self.rejected = 0
 
     def add(self, data: bytes | None) -> SiteImage | None:
-        """Store ``data``; None when it is missing or not a readable image."""
+        """Store ``data``; None when there is none. An image a browser cannot show, or one
+        that is not decodable (:mod:`intersyn.data.images`: truncated, damaged, over the
+        pixel limit) raises :class:`~intersyn.data.images.ImageProblem` saying why."""
         if not data:
             return None
         ext = sniff_ext(data)
         if ext is None:
             self.rejected += 1
-            return None
+            raise ImageProblem(
+                "not an image a browser shows (PNG, JPEG, GIF or WebP)", "not_an_image"
+            )
         digest = hashlib.sha256(data).hexdigest()
         src = f"img/{digest[:2]}/{digest}.{ext}"
         thumb = f"thumb/{digest[:2]}/{digest}.jpg"
         try:
             size = self._thumbnail(data, self.site / thumb)
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        except ImageProblem:
             self.rejected += 1
-            return None
+            raise
         target = self.site / src
         if not target.exists():
             write_file(target, data)
@@ -78,14 +80,9 @@ class ImageSink:
         return SiteImage(src=src, thumb=thumb, width=size[0], height=size[1])
 
     def _thumbnail(self, data: bytes, target: Path) -> tuple[int, int]:
-        with Image.open(io.BytesIO(data)) as im:
-            size = im.size
-            if target.exists():
-                return size
-            im.load()  # a truncated or corrupt file fails here, not in the browser
-            small = im.convert("RGB")
-            small.thumbnail(self.thumb_size)
-            buf = io.BytesIO()
-            small.save(buf, format="JPEG", quality=80)
-        write_file(target, buf.getvalue())
-        return size
+        if target.exists():  # made by an earlier build from the same bytes (same digest)
+            return image_header(data, "image").size
+        # Decoded at reduced scale where the format allows: memory stays bounded.
+        small = thumbnail_jpeg(data, self.thumb_size, "image")
+        write_file(target, small)
+        return image_header(data, "image").size

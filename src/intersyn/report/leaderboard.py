@@ -105,11 +105,14 @@ def leaderboard_of_sets(named: Mapping[str, str | Path], out_dir: str | Path) ->
     """A leaderboard of judgement sets (``name → set folder or judge output``) rather than
     of a benchmark folder: e.g. generators judged apart, or the reference judge's imported
     scores next to intersyn's. Returns the HTML page."""
+    from intersyn.data.outputs import claim_folder
     from intersyn.report.inputs import load_judgement_list
 
+    check = list(named.values())
     entries = [
         entry_from_judgements(name, load_judgement_list(path)) for name, path in named.items()
     ]
+    claim_folder(out_dir, "leaderboard", inputs=check)  # never over or inside a judged set
     return write_leaderboard(entries, out_dir, title="Leaderboard")
 
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from intersyn.data.dataset import Dataset
+from intersyn.data.outputs import check_folder_output, claim_folder
 from intersyn.errors import InputError
 from intersyn.judge.store import JudgementIndex
 from intersyn.report.diff import side_by_side
@@ -42,6 +42,8 @@ from intersyn.report.inputs import (
 from intersyn.report.render import copy_assets, js_call, write_file, write_page
 from intersyn.schema import DIMENSIONS, Judgement, Round, Sample
 
+#: Everything a build writes at the top of a site (``--clean`` removes these and only these).
+SITE_ENTRIES = ("index.html", "list", "data", "s", "img", "thumb", "assets")
 CHUNK = 500
 SEARCH_CHARS = 240
 _STAGES = ("question", "answer", "image")
@@ -132,9 +134,11 @@ class SiteBuilder:
         turn = sample.turns[index]
         image, image_note = None, None
         if turn.image is not None:
-            image = self._image(lambda: self._main_image(sample, index))
+            problem: list[str] = []
+            image = self._image(lambda: self._main_image(sample, index), problem)
             if image is None:
-                image_note = f"image {turn.image.path} is missing or not a readable image"
+                why = problem[0] if problem else "it is missing"
+                image_note = f"image {turn.image.path} is missing or not a readable image: {why}"
         return {
             "turn": turn,
             "image": image,
@@ -147,12 +151,15 @@ class SiteBuilder:
         assert self.dataset is not None
         return self.dataset.image_bytes(sample, index)
 
-    def _image(self, read: Any) -> SiteImage | None:
+    def _image(self, read: Any, problem: list[str] | None = None) -> SiteImage | None:
+        """The image ``read()`` returns, stored in the site; None (and why, in ``problem``)
+        when it is missing or not decodable."""
         try:
-            data = read()
-        except (OSError, InputError):
+            return self.images.add(read())
+        except (OSError, InputError) as e:
+            if problem is not None:
+                problem.append(str(e).removeprefix("image: "))
             return None
-        return self.images.add(data)
 
     def _stages(self, trace: list[Round], stop_reasons: Mapping[str, str]) -> list[dict[str, Any]]:
         stages = []
@@ -308,23 +315,29 @@ def build_site(
     title: str | None = None,
     clean: bool = False,
     on_error: str = "stop",
+    on_skip: Callable[[str], None] | None = None,
 ) -> Path:
     """Build the static viewer for a dataset (and its judgements); returns ``index.html``.
 
     ``on_error="skip"`` passes over records that are not valid samples (the default stops
-    with an error naming the file and line); ``clean`` empties ``out_dir`` first.
+    with an error naming the file and line). ``out_dir`` must be new, empty or a site built
+    before (:func:`intersyn.data.outputs.claim_folder`), and never an input or inside one;
+    ``clean`` first removes what an earlier build wrote there (and nothing else).
+    ``on_skip`` hears ``"<where>: <why>"`` for each record left out (the site has no page
+    for it).
 
     >>> build_site("runs/a", "site", judgements="runs/a-judged")  # doctest: +SKIP
     PosixPath('site/index.html')
     """
-    out = Path(out_dir)
-    if clean and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    inputs = [dataset_path, judgements if isinstance(judgements, str | Path) else None]
+    check_folder_output(out_dir, "view", inputs=inputs)  # refused before anything is read
     dataset = open_samples(dataset_path)
+    out = claim_folder(out_dir, "view", inputs=inputs, clean=clean, owned=SITE_ENTRIES)
     builder = SiteBuilder(out, dataset, iter_judgement_arg(judgements))
     try:
-        for prev_id, sample, next_id in _lookahead(dataset.samples(on_error=on_error)):
+        skip = None if on_skip is None else lambda rec: on_skip(f"{rec.where}: {rec.error}")
+        samples = dataset.samples(on_error=on_error, on_skip=skip)
+        for prev_id, sample, next_id in _lookahead(samples):
             builder.add_sample(sample, prev_id, next_id)
         for failure in failures_of(dataset):  # ids that never finished
             builder.add_failure(failure)

@@ -63,6 +63,18 @@ def _overrides(
     return out
 
 
+def _write_usage(result: Any) -> None:
+    """The run's usage report as ``usage.json`` (what `intersyn models usage RUN_DIR` reads),
+    for either engine. It covers this invocation: a ``--resume`` writes its own calls."""
+    if isinstance(result.usage, dict) and result.usage:
+        import json
+
+        from intersyn.data.journal import atomic_write_text
+
+        path = Path(result.out_dir) / "usage.json"
+        atomic_write_text(path, json.dumps(result.usage, indent=2) + "\n")
+
+
 def _summary(result: Any) -> None:
     click.echo(
         f"{result.out_dir}: {result.done} made, {result.failed} failed, "
@@ -172,6 +184,7 @@ def generate(
         progress=progress,
         finalize=not no_finalize,
     )
+    _write_usage(result)
     _summary(result)
     if result.budget_stopped:
         sys.exit(EXIT_BUDGET)
@@ -284,6 +297,7 @@ def quickstart(out: str, n: int, turns: str, k: int, resume: bool, retry_failed:
         progress=None,
         on_sample=on_sample,
     )
+    _write_usage(result)
     _summary(result)
     judged, report = _judge_and_report(cfg, root, result)
     click.echo("\nWhere to look:")
@@ -435,21 +449,32 @@ def topics_stats(path: str | None, templates: str | None) -> None:
 @click.option("--domains", default=8, show_default=True, type=click.IntRange(min=1))
 @click.option("--categories", default=65, show_default=True, type=click.IntRange(min=1))
 @click.option("--topics", "n_topics", default=3500, show_default=True, type=click.IntRange(min=1))
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists (never --from).")
 def topics_expand(
-    config_path: str, out: str, base: str | None, domains: int, categories: int, n_topics: int
+    config_path: str,
+    out: str,
+    base: str | None,
+    domains: int,
+    categories: int,
+    n_topics: int,
+    overwrite: bool,
 ) -> None:
     """Build or grow a hierarchy with the writer model (domains → categories → topics).
+
+    The hierarchy is saved to --out as it grows; --from reads one to grow (never written).
 
     \b
     Example:
       intersyn topics expand --config run.yaml --out my_topics.yaml --topics 500
-      intersyn topics expand --config run.yaml --from my_topics.yaml --out my_topics.yaml
+      intersyn topics expand --config run.yaml --from my_topics.yaml --out more_topics.yaml
     """
+    from intersyn.data.outputs import check_file_output
     from intersyn.models.gate import Models
     from intersyn.seir.expand import expand_hierarchy, write_hierarchy
     from intersyn.seir.prompts import Prompts
     from intersyn.seir.topics import load_hierarchy
 
+    check_file_output(out, [base, config_path], overwrite=overwrite)
     cfg = load_config(config_path)
     start = load_hierarchy(base) if base else None
     target = Path(out)
@@ -482,7 +507,7 @@ def topics_expand(
     if short:
         click.echo(
             f"  below target for {', '.join(short)}: the model ran out of new names; "
-            f"rerun with --from {target} to continue"
+            f"rerun with --from {target} and a new --out to continue"
         )
 
 
@@ -516,6 +541,7 @@ def topics_place(
     import json
 
     from intersyn.data.journal import atomic_write_text
+    from intersyn.data.outputs import check_file_output
     from intersyn.models.gate import Models
     from intersyn.seir.expand import write_hierarchy
     from intersyn.seir.place import place_topics
@@ -526,10 +552,7 @@ def topics_place(
     report_path = target_path.with_name(target_path.name + ".place.json")
     inputs = [Path(topic_list), Path(target) if target else default_path("topics.yaml")]
     for written in (target_path, report_path):
-        if any(written.resolve() == p.resolve() for p in inputs):
-            raise click.UsageError(f"--out {written} is one of the inputs; choose another file")
-        if written.exists() and not overwrite:
-            raise click.UsageError(f"{written} exists; choose another --out or pass --overwrite")
+        check_file_output(written, [*inputs, config_path], overwrite=overwrite)
     cfg = load_config(config_path)
     topics_h = load_hierarchy(topic_list)
     _print_list_layout(topics_h)

@@ -110,15 +110,32 @@ class SeirContext:
         what: str,
         system: str = "system_writer",
     ) -> T:
-        """Ask, parse; on a parse failure send one repair request; then fail the sample."""
+        """Ask, parse; on a parse failure send one repair request; then fail the sample.
+
+        A reply cut off by the token limit (``finish_reason: length``) is a parse failure
+        even when its text happens to read: no field is ever taken from a cut reply."""
+
+        def read(result: ChatResult) -> T:
+            if result.finish_reason == "length":
+                raise ParseError(
+                    "the reply was cut off by the token limit (finish_reason=length): "
+                    f"{excerpt(result.text)}"
+                )
+            return parser(result.text)
+
         reply = await self.ask(
             tc, role, prompt, variables, system=system, schema=schema, purpose=purpose
         )
         try:
-            return parser(reply.text)
+            return read(reply)
         except ParseError as first:
             fmt = _format_hint(schema)
-            repair = {"reply": reply.text[:4000], "problem": str(first), "format": fmt}
+            repair = {
+                "reply": reply.text[:4000],
+                "problem": str(first),
+                "format": fmt,
+                "cut": reply.finish_reason == "length",
+            }
             again = await self.ask(
                 tc,
                 role,
@@ -129,7 +146,7 @@ class SeirContext:
                 purpose=purpose + ".repair",
             )
             try:
-                return parser(again.text)
+                return read(again)
             except ParseError as second:
                 problem = second
                 if again.usage.cached:
@@ -146,7 +163,7 @@ class SeirContext:
                         cache="refresh",
                     )
                     try:
-                        return parser(again.text)
+                        return read(again)
                     except ParseError as third:
                         problem = third
                 raise SampleFailed(

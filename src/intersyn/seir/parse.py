@@ -1,8 +1,11 @@
 """Reading model replies: structured JSON first, tolerant text parsing next.
 
 Every parser either returns what it found or raises :class:`ParseError` — none invents an
-empty field. Schemas are sent with each request so servers that support constrained decoding
-(vLLM, SGLang, llama.cpp, OpenAI) return valid JSON; the tolerant paths cover the rest.
+empty field, and a sample's text only ever comes from a completely parsed reply: a JSON reply
+that is cut off or malformed, or text that still looks like one
+(:func:`intersyn.textcheck.raw_reply_problem`), is a ParseError, never field text. Schemas
+are sent with each request so servers that support constrained decoding (vLLM, SGLang,
+llama.cpp, OpenAI) return valid JSON; the tolerant paths cover prose replies.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intersyn.errors import ParseError
+from intersyn.textcheck import raw_reply_problem
 
 QUESTION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -76,23 +80,6 @@ def json_object(text: str) -> dict[str, Any] | None:
     return None
 
 
-def partial_fields(text: str, keys: tuple[str, ...]) -> dict[str, str]:
-    """String fields of a JSON object cut off before its end (a reply stopped by max_tokens).
-
-    Only used when no whole object parses; a field whose string is unterminated keeps what
-    was written (the caller decides whether that is enough).
-    """
-    out: dict[str, str] = {}
-    for key in keys:
-        m = re.search(r'"' + re.escape(key) + r'"\s*:\s*"((?:[^"\\]|\\.)*)', text, re.DOTALL)
-        if m:
-            try:
-                out[key] = json.loads('"' + m.group(1) + '"')
-            except json.JSONDecodeError:
-                out[key] = m.group(1)
-    return out
-
-
 def _clean(text: str) -> str:
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'“”":
@@ -105,23 +92,41 @@ def _strip_label(text: str, labels: tuple[str, ...]) -> str:
     return re.sub(pattern, "", text, count=1, flags=re.IGNORECASE)
 
 
+def _plain(value: str, what: str) -> str:
+    """``value`` as field text, or ParseError when it looks like a raw or cut JSON reply."""
+    problem = raw_reply_problem(value)
+    if problem is not None:
+        raise ParseError(f"the {what} {problem}: {excerpt(value)}")
+    return value
+
+
 def field_text(text: str, key: str, labels: tuple[str, ...] = ()) -> str:
-    """One string field: ``{"<key>": "..."}`` first, else the reply itself (label stripped)."""
+    """One string field: ``{"<key>": "..."}`` first, else the reply itself (label stripped).
+
+    A reply that starts as JSON but does not parse (cut off, malformed) is a ParseError, as is
+    a field whose text is itself a raw reply."""
     obj = json_object(text)
     if obj is not None and isinstance(obj.get(key), str):
-        return _clean(obj[key])
+        return _plain(_clean(obj[key]), key)
     if obj is not None:
         raise ParseError(f"the reply is JSON without a string {key!r} field: {excerpt(text)}")
-    return _clean(_strip_label(text, (key, *labels)))
+    return _plain(_clean(_strip_label(text, (key, *labels))), "reply")
 
 
 @dataclass
 class Critique:
-    """A critic's verdict: approved (nothing to change) or a list of suggestions."""
+    """A critic's verdict: approved (nothing to change) or a list of suggestions.
+
+    One rule (PAPER.md: the loop stops when the critic has no suggestion): suggestions mean
+    "revise", so ``ok`` is True exactly when there are none. ``said_ok`` keeps the reply's
+    own ``"ok"`` flag (None when it gave none), so a reply that says ``"ok": true`` while
+    listing suggestions is recorded as what it was.
+    """
 
     ok: bool
     suggestions: list[str] = field(default_factory=list)
     text: str = ""
+    said_ok: bool | None = None
 
 
 def _is_approval(s: str) -> bool:
@@ -169,8 +174,9 @@ def partial_critique(text: str) -> dict[str, Any] | None:
 def critique(text: str) -> Critique:
     """``{"ok", "suggestions"}`` first; free text next ("None", "nothing to change", bullets).
 
-    The critic approves when it says ok or lists nothing to change; suggestions that only say
-    "none" are dropped. A JSON reply cut off by a token limit keeps what it said so far.
+    The critic approves exactly when it lists nothing to change (``"ok": true`` beside
+    suggestions is not an approval); suggestions that only say "none" are dropped. A JSON
+    reply cut off by a token limit keeps what it said so far.
     """
     obj = json_object(text)
     if obj is None and text.lstrip().startswith("{"):
@@ -182,8 +188,8 @@ def critique(text: str) -> Critique:
         items = [" ".join(str(s).split()) for s in raw if isinstance(s, str | int | float)]
         items = [s for s in items if s and not _is_approval(s)]
         ok_flag = obj.get("ok")
-        ok = bool(ok_flag) if isinstance(ok_flag, bool) else not items
-        return Critique(ok=ok or not items, suggestions=items, text=text)
+        said = ok_flag if isinstance(ok_flag, bool) else None
+        return Critique(ok=not items, suggestions=items, text=text, said_ok=said)
     body = text.strip()
     if not body or _is_approval(body):
         return Critique(ok=True, suggestions=[], text=text)
@@ -209,12 +215,10 @@ def answer_caption(text: str, *, allow_empty_caption: bool = False) -> tuple[str
     then asks for the caption on its own (AR does, and fails the sample if that fails too).
     """
     obj = json_object(text)
-    if obj is None and text.lstrip().startswith("{"):
-        obj = partial_fields(text, ("answer", "caption")) or None
     if obj is not None:
         answer, caption = obj.get("answer"), obj.get("caption")
         if isinstance(answer, str) and isinstance(caption, str):
-            answer, caption = answer.strip(), _clean(caption)
+            answer, caption = _plain(answer.strip(), "answer"), _plain(_clean(caption), "caption")
             if answer and (caption or allow_empty_caption):
                 return answer, caption
             missing = "answer" if not answer else "caption"
@@ -230,7 +234,7 @@ def answer_caption(text: str, *, allow_empty_caption: bool = False) -> tuple[str
     if "caption" in parts and "answer" not in parts and marks:
         answer = text[: marks[0].start()].strip()  # prose first, then "Caption: ..."
     if answer and caption:
-        return answer, caption
+        return _plain(answer, "answer"), _plain(caption, "caption")
     if not marks:
         raise ParseError(f"no answer/caption found in the reply: {excerpt(text)}")
     missing = "answer" if not answer else "caption"

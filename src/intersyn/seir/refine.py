@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from intersyn.schema import ImageRef, Round, Stage, StopReason
 
@@ -30,7 +30,11 @@ class Draft:
 
 @dataclass
 class Evaluation:
-    """One critique of the current draft, plus what the critic looked at."""
+    """One critique of the current draft, plus what the critic looked at.
+
+    ``ok`` is the evaluator's own verdict as it said it; :func:`refine` decides by
+    ``suggestions`` alone (none: approved; any: revised) and notes when the two disagree.
+    """
 
     ok: bool
     suggestions: list[str] = field(default_factory=list)
@@ -56,9 +60,11 @@ async def refine(
 ) -> tuple[Draft, list[Round], StopReason]:
     """Refine ``draft`` for at most ``k_max`` rounds; return (final, rounds, stop reason).
 
-    A round evaluates the current draft; if the evaluation approves, the loop stops
+    A round evaluates the current draft; if the evaluation has no suggestion, the loop stops
     (``approved``) and the draft is final; otherwise the writer revises and the revision
-    becomes the current draft. After ``k_max`` rounds without approval the last revision is
+    becomes the current draft. This is the one rule (PAPER.md: the loop stops when the critic
+    has no suggestion): an evaluation that says ok but lists suggestions is revised, and the
+    round's ``ok`` records the decision, its ``note`` the disagreement. After ``k_max`` rounds without approval the last revision is
     final (``max_rounds``). ``k_max == 0`` returns the draft untouched (``no_refine``).
     ``first_k`` numbers the rounds when a loop continues an earlier one's trace.
     """
@@ -68,7 +74,7 @@ async def refine(
     current = draft
     for i in range(k_max):
         k = first_k + i
-        ev = await evaluate(current, k)
+        ev = _decided(await evaluate(current, k))
         if ev.ok:
             rounds.append(_round(stage, k, current, ev, None))
             return current, rounds, "approved"
@@ -76,6 +82,21 @@ async def refine(
         rounds.append(_round(stage, k, current, ev, revised))
         current = revised
     return current, rounds, "max_rounds"
+
+
+def _decided(ev: Evaluation) -> Evaluation:
+    """``ev`` with ``ok`` set by the rule (no suggestion = approved), and a note when the
+    evaluator's own verdict said otherwise."""
+    approved = not ev.suggestions
+    if ev.ok == approved:
+        return ev
+    if approved:
+        why = "the critic said not ok but suggested nothing: approved (nothing to change)"
+    else:
+        n = len(ev.suggestions)
+        why = f"the critic said ok but made {n} suggestion(s): revised (suggestions decide)"
+    note = f"{ev.note}; {why}" if ev.note else why
+    return replace(ev, ok=approved, note=note)
 
 
 def _round(stage: Stage, k: int, draft: Draft, ev: Evaluation, revised: Draft | None) -> Round:

@@ -32,9 +32,12 @@ class StageResult:
 
 
 def _merge(rules: list[str], critique: parse.Critique, mode: str) -> Evaluation:
-    """The critic's verdict with rule violations added: a violation always blocks approval."""
+    """The critic's verdict with rule violations added: a violation always blocks approval.
+    ``ok`` is what the critic said (its flag when it gave one); the refine operator decides
+    by the suggestions."""
+    said = critique.ok if critique.said_ok is None else critique.said_ok
     return Evaluation(
-        ok=critique.ok and not rules,
+        ok=said and not rules,
         suggestions=[*rules, *critique.suggestions],
         critique=critique.text,
         critic_mode=mode,

@@ -42,7 +42,7 @@ from intersyn.testing.schema_instance import schema_instance
 Responder = Callable[[dict[str, Any]], "str | None"]
 
 #: Fault kinds a request may be given, in the order their rates are drawn.
-FAULT_KINDS = ("429", "500", "503", "hang", "truncated", "malformed", "refusal")
+FAULT_KINDS = ("429", "500", "503", "hang", "truncated", "malformed", "refusal", "bad_json")
 REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 
 
@@ -58,7 +58,9 @@ class Faults:
     - ``hang``: no reply for ``hang_s`` seconds (past any sane client timeout), then 503;
     - ``truncated``: the reply text is cut in half, ``finish_reason: length``;
     - ``malformed``: HTTP 200 whose body is not JSON;
-    - ``refusal``: the model declines (``message.refusal`` set, refusal text as content).
+    - ``refusal``: the model declines (``message.refusal`` set, refusal text as content);
+    - ``bad_json``: HTTP 200, ``finish_reason: stop``, but the reply text stops two thirds of
+      the way through (malformed JSON for a structured request, a server that says nothing).
 
     ``reject_response_format`` makes the server answer HTTP 400 to any request carrying
     ``response_format`` (like servers without constrained decoding); ``reject_json_schema``
@@ -73,6 +75,7 @@ class Faults:
     rate_truncated: float = 0.0
     rate_malformed: float = 0.0
     rate_refusal: float = 0.0
+    rate_bad_json: float = 0.0
     retry_after_s: float = 0.1
     hang_s: float = 3600.0
     seed: int = 0
@@ -336,6 +339,8 @@ class ScriptedServer:
             text = self.reply_text(body)
         if fault == "truncated":
             text, finish = text[: len(text) // 2], "length"
+        elif fault == "bad_json":
+            text = text[: len(text) * 2 // 3]
         prompt_tokens = _approx_tokens(json.dumps(body.get("messages", [])))
         return {
             "id": "chatcmpl-scripted-" + hashlib.sha1(text.encode()).hexdigest()[:12],

@@ -25,7 +25,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from intersyn.data.dataset import UNKNOWN, Dataset, describe_validation, open_dataset
-from intersyn.data.formats._io import ImportedSample, Problem, staged_output
+from intersyn.data.formats._io import ImportedSample, Problem
+from intersyn.data.images import decode_image
+from intersyn.data.outputs import staged_output
 from intersyn.data.parquet import DEFAULT_MAX_SHARD_BYTES, finalize
 from intersyn.data.store import RunStore
 from intersyn.errors import InputError
@@ -89,7 +91,8 @@ def export_dataset(
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
     module = _module(fmt)
     report = Report(Path(out))
-    with staged_output(Path(out), overwrite=overwrite) as tmp:
+    inputs = [] if isinstance(dataset, Dataset) else [dataset]
+    with staged_output(Path(out), overwrite=overwrite, kind="export", inputs=inputs) as tmp:
         items = with_images(ds, on_error, report)
         report.samples = module.export(
             items, tmp, fmt=fmt, max_shard_bytes=max_shard_bytes, source=ds
@@ -108,6 +111,9 @@ def with_images(
             continue
         try:
             images = [ds.image_bytes(rec.sample, i) for i in range(len(rec.sample.turns))]
+            for i, data in enumerate(images):  # what validate calls decodable, export does too
+                if data is not None:
+                    decode_image(data, f"sample {rec.sample.id}, turn {i}")
         except InputError as e:
             _handle(Problem(rec.where, str(e)), on_error, report)
             continue
@@ -179,7 +185,8 @@ def import_dataset(
     fmt = fmt or detect_format(src)
     module = _module(fmt)
     report = Report(Path(out))
-    with staged_output(Path(out), overwrite=overwrite) as tmp:
+    inputs = [src, image_root]
+    with staged_output(Path(out), overwrite=overwrite, kind="import", inputs=inputs) as tmp:
         items = module.read(src, image_root=Path(image_root) if image_root else None, fmt=fmt)
         report.samples = write_run(items, tmp, on_error, report, source=src, fmt=fmt)
         finalize(tmp, max_shard_bytes=max_shard_bytes)

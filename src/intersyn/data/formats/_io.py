@@ -1,22 +1,18 @@
-"""Reading user files strictly (every problem named by file and line) and writing outputs
-so that a failure leaves nothing half-done."""
+"""Reading user files strictly (every problem named by file and line); writing outputs so
+that a failure leaves nothing half-done lives in :mod:`intersyn.data.outputs`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
-import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from intersyn.data.journal import _fsync_dir
+from intersyn.data.images import image_header
 from intersyn.data.store import image_info, safe_join
-from intersyn.errors import DatasetError, InputError, UnsafePathError
+from intersyn.errors import InputError, UnsafePathError
 
 
 @dataclass
@@ -180,44 +176,11 @@ def load_image_file(root: Path, relative: str, where: str) -> bytes:
 
 def image_name(sample_id: str, turn: int, data: bytes) -> str:
     """A file name for an exported image: readable, unique per (id, turn), safe anywhere."""
-    _, _, ext = image_info(data, where=f"sample {sample_id}, turn {turn}")
+    ext = image_header(data, where=f"sample {sample_id}, turn {turn}").ext
     clean = "".join(c if c.isalnum() or c in "-_" else "_" for c in sample_id)[:80]
     if clean != sample_id:
         clean += "-" + hashlib.sha1(sample_id.encode()).hexdigest()[:8]
     return f"{clean}_{turn}.{ext}"
-
-
-@contextmanager
-def staged_output(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
-    """A temporary folder beside ``out`` that becomes ``out`` only when the block succeeds.
-
-    ``out`` must not exist unless ``overwrite``; on failure the temporary folder is removed
-    and ``out`` is as it was.
-    """
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise DatasetError(
-            f"{out} already exists; choose another output or pass --overwrite to replace it"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{secrets.token_hex(4)}")
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{secrets.token_hex(4)}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    _fsync_dir(out.parent)
-    if old is not None:
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink()
 
 
 class JsonArrayWriter:

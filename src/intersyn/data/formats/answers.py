@@ -123,9 +123,9 @@ def load_image(root: Path, rel: str | None, where: str) -> ImageLoad:
     except OSError as e:
         return ImageLoad(None, f"image file {rel!r} cannot be read ({e.strerror}) ({where})")
     try:
-        image_info(data, where=f"image {rel!r}")
-    except InputError:
-        return ImageLoad(None, f"image {rel!r} ({where}) is corrupt: not a readable image file")
+        image_info(data, where=f"image {rel!r} ({where})")
+    except InputError as e:
+        return ImageLoad(None, str(e))
     return ImageLoad(data)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from intersyn.data.formats._io import ImportedSample, ImportedTurn, Problem
-from intersyn.data.store import image_info
+from intersyn.data.images import image_header
 from intersyn.errors import InputError
 from intersyn.schema import Sample
 
@@ -67,7 +67,7 @@ def export(
                 if data is None:
                     t["image"] = None
                     continue
-                _w, _h, ext = image_info(data, where=f"sample {sample.id}, turn {t['index']}")
+                ext = image_header(data, f"sample {sample.id}, turn {t['index']}").ext
                 member = f"{key}.{t['index']}.{ext}"
                 t["image"]["path"] = member
                 _add(tar, member, data)
